@@ -1,0 +1,250 @@
+"""The ``medfail`` command line (typer + rich).
+
+Errors print as one line per problem; ``medfail --debug ...`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmark import hub
+from benchmark.build import BUILD_STEPS, CARD, BuildOutcome, build_task, pin_task
+from benchmark.cache import task_dir
+from benchmark.errors import MedFailError, TaskNotFoundError
+from benchmark.manifest import MANIFEST, verify_dir
+from benchmark.registry import BUILTIN_TASKS, ResolvedTask, discover, parse_ref, read_spec, resolve
+from benchmark.spec import version_key
+
+app = typer.Typer(
+    help="MedFail: benchmark tasks for the ways deep learning fails in healthcare.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+tasks_app = typer.Typer(help="List, build, verify, publish and pull tasks.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr; yields ``step(description)`` that advances it by one."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        handle = bar.add_task(label, total=total)
+
+        def step(what: str) -> None:
+            bar.update(handle, advance=1, description=f"{label}: {what}")
+
+        yield step
+
+
+def _resolve(ref: str) -> ResolvedTask:
+    resolved = resolve(ref)
+    if resolved.note:
+        err.print(f"[cyan]{resolved.note}")
+    return resolved
+
+
+def _build(resolved: ResolvedTask, force: bool = False) -> BuildOutcome:
+    with _progress(f"building {resolved.spec.ref}", BUILD_STEPS) as step:
+        outcome = build_task(resolved.spec, resolved.spec_path, force=force, step=step)
+    if outcome.note:
+        err.print(f"[yellow]{outcome.note}")
+    return outcome
+
+
+def _exact_ref(ref: str) -> tuple[str, str]:
+    task_id, ver = parse_ref(ref)
+    if ver is None:
+        raise TaskNotFoundError(f"{ref!r}: publish and pull need an exact version, ID@VERSION")
+    return task_id, ver
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """Every known task version: modality, taxonomy, released, built, verified."""
+    table = Table(title="MedFail tasks")
+    table.add_column("task", no_wrap=True)
+    for col in ("version", "modality", "taxonomy", "released", "built", "verified"):
+        table.add_column(col)
+    for task_id, versions in sorted(discover().items()):
+        for ver in sorted(versions, key=version_key):
+            spec = read_spec(versions[ver])
+            path = task_dir(task_id, ver)
+            built = (path / MANIFEST).is_file()
+            verified = "-"
+            if built:
+                try:
+                    manifest = verify_dir(path, spec.manifest_sha256)
+                    ok = manifest.spec_sha256 == spec.sha256()
+                    verified = "[green]yes" if ok else "[red]stale spec"
+                except MedFailError:
+                    verified = "[red]NO"
+            table.add_row(
+                task_id,
+                ver,
+                spec.modality,
+                "\n".join(spec.taxonomy),
+                "yes" if spec.released else "draft",
+                "yes" if built else "no",
+                verified,
+            )
+    out.print(table)
+
+
+@tasks_app.command("info")
+def tasks_info(
+    ref: str = typer.Argument(..., help="ID or ID@VERSION"),
+    raw: bool = typer.Option(False, "--raw", help="Print the markdown source."),
+) -> None:
+    """Show the task card (built first if needed: the card carries the built counts)."""
+    resolved = _resolve(ref)
+    path = task_dir(resolved.spec.id, resolved.spec.version)
+    if not (path / MANIFEST).is_file():
+        err.print(f"{resolved.spec.ref} is not built yet; building it to write the card")
+    outcome = _build(resolved)
+    text = (outcome.path / CARD).read_text(encoding="utf-8")
+    out.print(text if raw else Markdown(text.split("---\n", 2)[-1]))
+
+
+@tasks_app.command("build")
+def tasks_build(
+    ref: str = typer.Argument(..., help="ID or ID@VERSION"),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the cache verifies."),
+) -> None:
+    """Build deterministically into the cache, with a manifest and a card."""
+    resolved = _resolve(ref)
+    outcome = _build(resolved, force=force)
+    verb = "already built and verified" if outcome.reused else "built"
+    out.print(f"{resolved.spec.ref}: {verb} at {outcome.path}")
+    out.print(f"content_sha256 {outcome.manifest.content_sha256}")
+
+
+@tasks_app.command("verify")
+def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> None:
+    """Re-hash the cached files against the manifest (and a released spec's pin)."""
+    resolved = _resolve(ref)
+    spec = resolved.spec
+    path = task_dir(spec.id, spec.version)
+    if not (path / MANIFEST).is_file():
+        raise TaskNotFoundError(f"{spec.ref} is not built; run: medfail tasks build {spec.ref}")
+    manifest = verify_dir(path, spec.manifest_sha256)
+    n = len(manifest.files) + len(manifest.extras)
+    stale = "" if manifest.spec_sha256 == spec.sha256() else " (built from other spec content)"
+    out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}{stale}")
+    if stale:
+        raise typer.Exit(1)
+
+
+@tasks_app.command("pin")
+def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> None:
+    """Release a draft: build it, write the expected manifest and pin its digest in the spec."""
+    resolved = _resolve(ref)
+    with _progress(f"pinning {resolved.spec.ref}", BUILD_STEPS) as step:
+        digest = pin_task(resolved.spec_path, step=step)
+    out.print(f"{resolved.spec.ref}: released with manifest_sha256 {digest}")
+
+
+@tasks_app.command("publish")
+def tasks_publish(
+    ref: str = typer.Argument(..., help="ID@VERSION"),
+    to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
+) -> None:
+    """Upload a built, verified task version."""
+    task_id, ver = _exact_ref(ref)
+    resolved = resolve(f"{task_id}@{ver}")
+    path = task_dir(task_id, ver)
+    if not (path / MANIFEST).is_file():
+        raise TaskNotFoundError(f"{ref} is not built; run: medfail tasks build {ref}")
+    manifest = verify_dir(path, resolved.spec.manifest_sha256)
+    with _progress(f"publishing {ref}", len(manifest.files) + len(manifest.extras) + 1) as step:
+        where = hub.publish(path, to, step=step)
+    out.print(f"published {where}")
+
+
+@tasks_app.command("pull")
+def tasks_pull(
+    ref: str = typer.Argument(..., help="ID@VERSION"),
+    source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),
+) -> None:
+    """Download a task version, verify it, and only then place it in the cache."""
+    task_id, ver = _exact_ref(ref)
+    try:
+        local_spec = resolve(f"{task_id}@{ver}").spec
+    except TaskNotFoundError:
+        local_spec = None
+    with _progress(f"pulling {ref}", 1) as step:
+        manifest = hub.pull(task_id, ver, source, local_spec=local_spec, step=step)
+    n = len(manifest.files) + len(manifest.extras)
+    out.print(f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """The main job, offline: build and verify every embedded task, then summarise them."""
+    table = Table(title="Embedded tasks (built and verified)")
+    table.add_column("task", no_wrap=True)
+    for col in ("splits (rows)", "content_sha256", "status"):
+        table.add_column(col)
+    for versions in (v for _, v in sorted(discover().items())):
+        for ver in sorted(versions, key=version_key):
+            spec_path = versions[ver]
+            if not spec_path.is_relative_to(BUILTIN_TASKS):
+                continue
+            resolved = ResolvedTask(read_spec(spec_path), spec_path)
+            outcome = _build(resolved)
+            manifest = verify_dir(outcome.path, resolved.spec.manifest_sha256)
+            rows = dict.fromkeys(resolved.spec.splits.present(), 0)
+            for entry in manifest.files.values():
+                rows[entry.split] += entry.rows or 0
+            table.add_row(
+                resolved.spec.ref,
+                ", ".join(f"{s} {n}" for s, n in rows.items()),
+                manifest.content_sha256[:16] + "…",
+                "[green]verified" + (" (pinned)" if resolved.spec.released else " (draft)"),
+            )
+    out.print(table)
+    out.print("Next: [bold]medfail tasks info flchain-mortality-temporal[/] shows a task card.")
+
+
+def main() -> None:
+    """Console entry point: MedFail errors become one line each, exit status 1."""
+    try:
+        app()
+    except MedFailError as e:
+        if _state["debug"]:
+            raise
+        for line in str(e).splitlines() or [type(e).__name__]:
+            err.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except OSError as e:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""One exception tree for MedFail. Every message names the thing that is wrong.
+
+The CLI turns any :class:`MedFailError` into one line on stderr (``--debug`` shows the
+traceback); library code raises these with ``from e`` context and never swallows them.
+"""
+
+from __future__ import annotations
+
+
+class MedFailError(Exception):
+    """Base class of every error MedFail raises on purpose."""
+
+
+class SpecError(MedFailError, ValueError):
+    """A task spec (YAML) is malformed or invalid; the message names the file and field."""
+
+
+class TaskNotFoundError(MedFailError, LookupError):
+    """An unknown task id or version; the message lists what exists."""
+
+
+class BuildError(MedFailError):
+    """A task could not be built from its source."""
+
+
+class PatientLeakError(BuildError):
+    """A patient would appear in more than one split."""
+
+
+class ManifestMismatchError(MedFailError):
+    """Built or downloaded files do not match their manifest or the spec's pin.
+
+    ``problems`` maps each offending file (relative path) to what is wrong with it.
+    """
+
+    def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
+
+
+class NotBuiltError(MedFailError):
+    """A task version has not been built into the cache yet."""
+
+
+class HubError(MedFailError):
+    """Publishing to or pulling from a remote failed."""

@@ -1,0 +1,45 @@
+"""Real clinical tables shipped inside PyPI packages; they load fully offline.
+
+``sksurv``: scikit-survival's bundled data sets. Survival targets become two columns,
+the event indicator and the follow-up time, named as in the package (snake_case).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Literal
+
+import pandas as pd
+
+from benchmark.sources.base import (
+    Source,
+    SourceContext,
+    SourceData,
+    SourceParams,
+    normalise_columns,
+)
+
+
+class SksurvParams(SourceParams):
+    dataset: Literal["flchain", "aids", "whas500"]
+
+
+class SksurvSource(Source):
+    """``sksurv.datasets.load_<dataset>()``: features joined with the survival target."""
+
+    name = "sksurv"
+    Params = SksurvParams
+
+    def load(self, params: SksurvParams, ctx: SourceContext) -> SourceData:
+        from sksurv import datasets
+
+        loader = getattr(datasets, f"load_{params.dataset}")
+        features, target = loader()
+        frame = features.reset_index(drop=True).copy()
+        for field in target.dtype.names:
+            frame[field] = pd.Series(target[field]).to_numpy()
+        provenance = (
+            f"scikit-survival {version('scikit-survival')}, "
+            f"sksurv.datasets.load_{params.dataset}() (shipped with the package, offline)"
+        )
+        return SourceData(frame=normalise_columns(frame), provenance=provenance)

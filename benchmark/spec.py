@@ -1,0 +1,487 @@
+"""The task spec: the YAML schema of ``tasks/<id>/<version>.yaml``.
+
+A spec is data, not code. It names a registered data source with its parameters, the
+label rule, the group attributes, the split recipe, the probes and the threshold rule,
+and the licence, citations and changelog. :func:`load_spec` parses it with a YAML loader
+that rejects duplicate keys and validates it with pydantic; any problem raises
+:class:`~benchmark.errors.SpecError` naming the file and the field (``label.rule.horizon``).
+
+A spec with ``manifest_sha256`` set is a *released* version: its build must reproduce that
+digest exactly (see :mod:`benchmark.manifest`). A spec without it is a draft.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from benchmark.definitions import PROBE_NAMES, THRESHOLD_RULES
+from benchmark.errors import SpecError
+from benchmark.hashing import sha256_json
+from benchmark.taxonomy import check_path
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+TASK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+#: Column names the build writes itself; features and attributes may not reuse them.
+RESERVED_COLUMNS = frozenset({"sample_id", "patient_id", "site", "label", "split", "domain"})
+GROUP_PREFIX = "group_"
+SPLIT_NAMES = ("train", "val", "id_test", "ood_val", "ood_test")
+ID_SPLITS = ("train", "val", "id_test")
+OOD_SPLITS = ("ood_val", "ood_test")
+
+Modality = Literal[
+    "radiology",
+    "pathology",
+    "dermatology",
+    "ophthalmology",
+    "remote-monitoring",
+    "clinical-decision-support",
+    "ehr",
+]
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def version_key(version: str) -> tuple[int, int, int]:
+    """Sort key of a semantic version ``MAJOR.MINOR.PATCH``."""
+    match = SEMVER.match(version)
+    if match is None:
+        raise ValueError(f"not a semantic version MAJOR.MINOR.PATCH: {version!r}")
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+class SourceSpec(_Strict):
+    """A registered data source (see :data:`benchmark.sources.SOURCES`) and its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SurvivalHorizonRule(_Strict):
+    """Binary label from survival data at a horizon H (``time`` in ``unit``).
+
+    positive: the event happened at ``time <= H``; negative: followed up to ``time >= H``
+    without the event by H; dropped: censored before H (outcome at H unknown).
+    """
+
+    kind: Literal["survival_horizon"]
+    event: str
+    time: str
+    horizon: float = Field(gt=0)
+    unit: Literal["days", "months", "years"]
+
+
+class ColumnRule(_Strict):
+    """Label read from a column; ``mapping`` sends each raw value (compared as text) to a class.
+
+    Rows whose value is missing or not in ``mapping`` are dropped and counted.
+    """
+
+    kind: Literal["column"]
+    column: str
+    mapping: dict[str, str]
+
+
+LabelRule = Annotated[SurvivalHorizonRule | ColumnRule, Field(discriminator="kind")]
+
+
+class LabelSpec(_Strict):
+    """The prediction target. ``classes`` gives the column order of ``predict_proba``."""
+
+    name: str
+    description: str
+    classes: list[str] = Field(min_length=2)
+    positive: str | None = None
+    rule: LabelRule
+
+    @model_validator(mode="after")
+    def _check_classes(self) -> LabelSpec:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be distinct, got {self.classes}")
+        if len(self.classes) == 2:
+            if self.positive is None:
+                raise ValueError("a binary label must name its positive class")
+            if self.positive != self.classes[1]:
+                raise ValueError(
+                    f"positive class {self.positive!r} must be classes[1] (column 1 of "
+                    f"predict_proba), got classes={self.classes}"
+                )
+        elif self.positive is not None and self.positive not in self.classes:
+            raise ValueError(f"positive {self.positive!r} is not one of {self.classes}")
+        if isinstance(self.rule, SurvivalHorizonRule) and len(self.classes) != 2:
+            raise ValueError("a survival_horizon rule makes a binary label: give two classes")
+        if isinstance(self.rule, ColumnRule):
+            unknown = sorted(set(self.rule.mapping.values()) - set(self.classes))
+            if unknown:
+                raise ValueError(f"rule.mapping sends values to unknown classes {unknown}")
+        return self
+
+
+class AttributeSpec(_Strict):
+    """A group attribute for fairness: a column, optionally binned or relabelled.
+
+    ``bins`` are right-open edges ``[b0, b1), [b1, b2), ...`` with one label per interval;
+    ``mapping`` relabels raw values (compared as text). ``reference`` is the group every
+    gap is measured against.
+    """
+
+    column: str
+    description: str = ""
+    bins: list[float] | None = None
+    labels: list[str] | None = None
+    mapping: dict[str, str] | None = None
+    reference: str
+
+    @model_validator(mode="after")
+    def _check_binning(self) -> AttributeSpec:
+        if self.bins is not None:
+            if self.mapping is not None:
+                raise ValueError("give either bins or mapping, not both")
+            edges = self.bins
+            if len(edges) < 2 or any(a >= b for a, b in pairwise(edges)):
+                raise ValueError(f"bins must be at least two increasing edges, got {self.bins}")
+            if self.labels is None or len(self.labels) != len(self.bins) - 1:
+                raise ValueError("bins need labels, one per interval (len(bins) - 1)")
+        elif self.labels is not None:
+            raise ValueError("labels are only used with bins")
+        groups = self.labels or (sorted(set(self.mapping.values())) if self.mapping else None)
+        if groups is not None and self.reference not in groups:
+            raise ValueError(f"reference {self.reference!r} is not one of the groups {groups}")
+        return self
+
+
+class FeaturesSpec(_Strict):
+    """Model inputs of a tabular task: numeric columns (float64) and categorical ones (text)."""
+
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> FeaturesSpec:
+        names = [*self.numeric, *self.categorical]
+        if not names:
+            raise ValueError("a task needs at least one feature")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"features listed twice: {dup}")
+        bad = sorted(n for n in names if n in RESERVED_COLUMNS or n.startswith(GROUP_PREFIX))
+        if bad:
+            raise ValueError(
+                f"feature names {bad} clash with reserved columns "
+                f"{sorted(RESERVED_COLUMNS)} or the {GROUP_PREFIX!r} prefix"
+            )
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class DomainSpec(_Strict):
+    """The rows of one domain: those whose ``column`` (compared as text) is in ``values``."""
+
+    column: str | None = None
+    values: list[Scalar] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> DomainSpec:
+        if (self.column is None) != (self.values is None):
+            raise ValueError("give column and values together, or neither (all rows)")
+        if self.values is not None and not self.values:
+            raise ValueError("values must not be empty")
+        return self
+
+
+class SplitSpec(_Strict):
+    """A share of one domain's patients."""
+
+    domain: str
+    fraction: float = Field(gt=0, le=1)
+
+
+class SplitsSpec(_Strict):
+    """How rows become splits.
+
+    Rows are first sorted into ``domains`` (rows in no domain are dropped and counted);
+    each domain's *patients* are then shuffled with the task seed (stratified by label
+    when ``stratify``) and cut into its splits by ``fraction``, so no patient can cross
+    splits within a domain; the build also refuses a patient found in two domains.
+    """
+
+    domains: dict[str, DomainSpec] = Field(min_length=1)
+    stratify: bool = True
+    train: SplitSpec
+    val: SplitSpec
+    id_test: SplitSpec | None = None
+    ood_val: SplitSpec | None = None
+    ood_test: SplitSpec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitsSpec:
+        used = self.present()
+        for name, split in used.items():
+            if split.domain not in self.domains:
+                raise ValueError(
+                    f"{name}.domain {split.domain!r} is not one of the domains "
+                    f"{sorted(self.domains)}"
+                )
+        if self.id_test is None and self.ood_test is None:
+            raise ValueError("give at least one test split (id_test or ood_test)")
+        id_domain = self.train.domain
+        for name in ID_SPLITS:
+            split = used.get(name)
+            if split is not None and split.domain != id_domain:
+                raise ValueError(f"{name} must share train's domain {id_domain!r}")
+        for name in OOD_SPLITS:
+            split = used.get(name)
+            if split is not None and split.domain == id_domain:
+                raise ValueError(f"{name} must not use train's domain {id_domain!r}")
+        for domain in {s.domain for s in used.values()}:
+            total = sum(s.fraction for s in used.values() if s.domain == domain)
+            if abs(total - 1.0) > 1e-9:
+                raise ValueError(f"fractions of domain {domain!r} sum to {total:g}, not 1")
+        unused = sorted(set(self.domains) - {s.domain for s in used.values()})
+        if unused:
+            raise ValueError(f"domains {unused} are declared but no split uses them")
+        return self
+
+    def present(self) -> dict[str, SplitSpec]:
+        """The splits this task has, in canonical order."""
+        return {n: s for n in SPLIT_NAMES if (s := getattr(self, n)) is not None}
+
+
+class ThresholdSpec(_Strict):
+    """The operating-threshold rule, applied on ``val`` and then frozen."""
+
+    rule: Literal["youden", "fixed_specificity", "fixed"] = "youden"
+    specificity: float | None = Field(default=None, gt=0, lt=1)
+    value: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ThresholdSpec:
+        if (self.rule == "fixed_specificity") != (self.specificity is not None):
+            raise ValueError("specificity is required by, and only by, rule fixed_specificity")
+        if (self.rule == "fixed") != (self.value is not None):
+            raise ValueError("value is required by, and only by, rule fixed")
+        return self
+
+    def describe(self) -> str:
+        text = THRESHOLD_RULES[self.rule]
+        if self.rule == "fixed_specificity":
+            text += f" (target specificity {self.specificity:g})"
+        if self.rule == "fixed":
+            text += f" (threshold {self.value:g})"
+        return text
+
+
+class Citation(_Strict):
+    text: str
+    doi: str | None = None
+    url: str | None = None
+
+
+class LicenseSpec(_Strict):
+    """``data`` is the licence of the underlying data (SPDX id or a short name)."""
+
+    data: str
+    url: str | None = None
+    note: str = ""
+
+
+class ChangelogEntry(_Strict):
+    version: str
+    date: dt.date
+    changes: str
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        version_key(v)
+        return v
+
+
+class TaskSpec(_Strict):
+    """One immutable task version. See the module docstring and README's task format."""
+
+    id: str
+    version: str
+    title: str
+    summary: str
+    failure: str = Field(description="The failure this task reproduces, in one paragraph.")
+    modality: Modality
+    taxonomy: list[str] = Field(min_length=1)
+    source: SourceSpec
+    seed: int = Field(ge=0, lt=2**32)
+    label: LabelSpec
+    features: FeaturesSpec
+    attributes: dict[str, AttributeSpec] = Field(min_length=1)
+    sample_id: str | None = None
+    patient_id: str | None = None
+    site: str | None = None
+    splits: SplitsSpec
+    probes: list[str] = Field(min_length=1)
+    threshold: ThresholdSpec = Field(default_factory=ThresholdSpec)
+    min_group_size: int = Field(default=30, ge=1)
+    shard_rows: int = Field(default=100_000, ge=1)
+    license: LicenseSpec
+    citations: list[Citation] = Field(min_length=1)
+    changelog: list[ChangelogEntry] = Field(min_length=1)
+    manifest_sha256: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not TASK_ID.match(v):
+            raise ValueError(f"task id {v!r} must be lowercase letters, digits and '-' (3-64)")
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        version_key(v)
+        return v
+
+    @field_validator("taxonomy")
+    @classmethod
+    def _taxonomy(cls, paths: list[str]) -> list[str]:
+        for p in paths:
+            check_path(p)
+        return paths
+
+    @field_validator("probes")
+    @classmethod
+    def _probes(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(PROBE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown probes {unknown}; known: {', '.join(PROBE_NAMES)}")
+        return names
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, attrs: dict[str, AttributeSpec]) -> dict[str, AttributeSpec]:
+        bad = [a for a in attrs if not re.match(r"^[a-z][a-z0-9_]*$", a)]
+        if bad:
+            raise ValueError(f"attribute names {bad} must be lowercase snake_case")
+        return attrs
+
+    @field_validator("manifest_sha256")
+    @classmethod
+    def _sha(cls, v: str | None) -> str | None:
+        if v is not None and not SHA256.match(v):
+            raise ValueError("manifest_sha256 must be 64 lowercase hex digits")
+        return v
+
+    @model_validator(mode="after")
+    def _check_changelog(self) -> TaskSpec:
+        versions = [c.version for c in self.changelog]
+        if self.version not in versions:
+            raise ValueError(f"changelog has no entry for this version {self.version}")
+        if any(version_key(v) > version_key(self.version) for v in versions):
+            raise ValueError("changelog mentions a version newer than this spec")
+        return self
+
+    @property
+    def ref(self) -> str:
+        """``id@version``."""
+        return f"{self.id}@{self.version}"
+
+    @property
+    def released(self) -> bool:
+        return self.manifest_sha256 is not None
+
+    @property
+    def group_columns(self) -> dict[str, str]:
+        """Attribute name -> the column that holds it in the built data."""
+        return {name: GROUP_PREFIX + name for name in self.attributes}
+
+    def sha256(self) -> str:
+        """Digest of the spec's content (canonical JSON, defaults and the pin left out).
+
+        Comments and key order in the YAML do not change it; any change of meaning does.
+        """
+        return sha256_json(
+            self.model_dump(mode="json", exclude={"manifest_sha256"}, exclude_defaults=True)
+        )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses duplicate mapping keys."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML safely, rejecting duplicate keys; errors name ``where``."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise SpecError(f"{where}: not valid YAML: {e}") from e
+
+
+def format_validation_error(where: str, err: ValidationError) -> str:
+    """One line per problem: ``file: field.path: message``."""
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
+        msg = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def spec_from_text(text: str, where: str = "<spec>") -> TaskSpec:
+    """Validate spec YAML text into a :class:`TaskSpec`."""
+    data = parse_yaml(text, where)
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: a task spec must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(format_validation_error(where, e)) from e
+
+
+def load_spec(path: str | Path) -> TaskSpec:
+    """Load ``tasks/<id>/<version>.yaml``; the file's folder and name must match id and version."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read spec: {e.strerror}") from e
+    spec = spec_from_text(text, str(path))
+    if path.stem != spec.version:
+        raise SpecError(f"{path}: version: {spec.version!r} does not match the file name")
+    if path.parent.name != spec.id:
+        raise SpecError(f"{path}: id: {spec.id!r} does not match the folder {path.parent.name!r}")
+    return spec

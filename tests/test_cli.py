@@ -1,0 +1,84 @@
+"""The medfail command line, run as a user would (in-process and as a console script)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_build_verify_list_info(tiny: Path) -> None:
+    code, text = run("tasks", "build", "tiny-task")
+    assert code == 0, text
+    assert "using the newest draft 1.0.0" in text
+    assert "tiny-task@1.0.0: built" in text
+    code, text = run("tasks", "build", "tiny-task@1.0.0")
+    assert "already built and verified" in text
+    code, text = run("tasks", "verify", "tiny-task@1.0.0")
+    assert code == 0 and "6 files verified" in text
+    code, text = run("tasks", "list")
+    assert code == 0 and "tiny-task" in text and "yes" in text
+    code, text = run("tasks", "info", "tiny-task@1.0.0", "--raw")
+    assert code == 0 and "## Protocol" in text and "| ood_test | away |" in text
+
+
+def test_publish_pull_cli(tiny: Path, tmp_path: Path) -> None:
+    assert run("tasks", "build", "tiny-task")[0] == 0
+    remote = tmp_path / "remote"
+    code, text = run("tasks", "publish", "tiny-task@1.0.0", "--to", str(remote))
+    assert code == 0, text
+    code, text = run("tasks", "pull", "tiny-task@1.0.0", "--from", str(remote))
+    assert code == 0 and "pulled and verified 6 files" in text
+
+
+def console(*args: str, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, **env_extra}
+    script = Path(sys.executable).parent / "medfail"
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env)
+
+
+def test_errors_are_one_line_without_traceback(tiny: Path) -> None:
+    done = console("tasks", "verify", "nope", env_extra={})
+    assert done.returncode == 1
+    pattern = r"error: unknown task 'nope'; known tasks: [a-z, -]*tiny-task[a-z, -]*"
+    assert re.fullmatch(pattern, done.stderr.strip())
+    assert "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback(tiny: Path) -> None:
+    done = console("--debug", "tasks", "verify", "nope", env_extra={})
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "TaskNotFoundError" in done.stderr
+
+
+def test_verify_reports_damage_by_file(tiny: Path) -> None:
+    assert run("tasks", "build", "tiny-task")[0] == 0
+    from benchmark.cache import task_dir
+
+    (task_dir("tiny-task", "1.0.0") / "data" / "val-00000-of-00001.parquet").unlink()
+    done = console("tasks", "verify", "tiny-task@1.0.0", env_extra={})
+    assert done.returncode == 1
+    assert "data/val-00000-of-00001.parquet: missing" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "cmd", [["publish", "tiny-task", "--to", "x"], ["pull", "tiny-task", "--from", "x"]]
+)
+def test_publish_and_pull_need_an_exact_version(tiny: Path, cmd: list[str]) -> None:
+    code, _ = run("tasks", *cmd)
+    assert code != 0

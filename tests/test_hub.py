@@ -1,0 +1,160 @@
+"""Publish and pull through a local directory acting as the remote; HF wiring with a fake API."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark import hub
+from benchmark.build import build_task, pin_task
+from benchmark.cache import task_dir
+from benchmark.errors import HubError, ManifestMismatchError
+from benchmark.manifest import verify_dir
+from benchmark.spec import load_spec
+from tests.test_build import files_of
+
+
+@pytest.fixture
+def published(tiny: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The tiny task, released, built and published to ``tmp_path/remote``."""
+    pin_task(tiny)
+    local = build_task(load_spec(tiny), tiny).path
+    remote = tmp_path / "remote"
+    hub.publish(local, str(remote))
+    return local, remote
+
+
+def test_publish_then_pull_round_trip(published: tuple[Path, Path], tiny: Path) -> None:
+    local, remote = published
+    original = files_of(local)
+    assert (remote / "tiny-task" / "1.0.0" / "manifest.json").is_file()
+    assert not list((remote / "tiny-task").glob(".tmp-*"))
+    shutil.rmtree(local)
+    manifest = hub.pull("tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny))
+    assert files_of(task_dir("tiny-task", "1.0.0")) == original
+    assert manifest.content_sha256 == load_spec(tiny).manifest_sha256
+
+
+def test_pull_without_local_spec_uses_the_remote_spec(published: tuple[Path, Path]) -> None:
+    local, remote = published
+    shutil.rmtree(local)
+    hub.pull("tiny-task", "1.0.0", f"file://{remote}")
+    verify_dir(task_dir("tiny-task", "1.0.0"))
+
+
+@pytest.mark.parametrize("damage", ["altered", "truncated", "missing"])
+def test_corrupted_remote_is_refused_and_cache_untouched(
+    published: tuple[Path, Path], tiny: Path, damage: str
+) -> None:
+    local, remote = published
+    before = files_of(local)
+    shard = remote / "tiny-task" / "1.0.0" / "data" / "train-00000-of-00001.parquet"
+    if damage == "altered":
+        data = bytearray(shard.read_bytes())
+        data[100] ^= 0x01
+        shard.write_bytes(bytes(data))
+    elif damage == "truncated":
+        shard.write_bytes(shard.read_bytes()[:50])
+    else:
+        shard.unlink()
+    with pytest.raises(ManifestMismatchError) as info:
+        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny))
+    assert "data/train-00000-of-00001.parquet" in info.value.problems
+    assert files_of(local) == before
+    assert not list(local.parent.glob(".tmp-*"))
+
+
+def test_pull_into_an_empty_cache_leaves_it_empty_on_failure(
+    published: tuple[Path, Path], tiny: Path
+) -> None:
+    local, remote = published
+    shutil.rmtree(local)
+    (remote / "tiny-task" / "1.0.0" / "README.md").write_text("tampered card")
+    with pytest.raises(ManifestMismatchError, match=r"README\.md"):
+        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny))
+    assert not local.exists()
+
+
+def test_remote_built_from_other_spec_is_refused(published: tuple[Path, Path], tiny: Path) -> None:
+    local, remote = published
+    spec = load_spec(tiny)
+    other = spec.model_copy(update={"seed": 99})
+    with pytest.raises(ManifestMismatchError, match="other spec content"):
+        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=other)
+    verify_dir(local)
+
+
+def test_republishing_is_idempotent_but_never_overwrites(
+    published: tuple[Path, Path], tiny: Path, tmp_path: Path
+) -> None:
+    local, remote = published
+    assert "already published" in hub.publish(local, str(remote))
+    other = tmp_path / "other-root"
+    draft = tmp_path / "draft" / "tiny-task" / "1.0.0.yaml"
+    draft.parent.mkdir(parents=True)
+    shutil.copy(tiny.parent / "data.csv", draft.parent / "data.csv")
+    draft.write_text(tiny.read_text().replace("seed: 7", "seed: 8").split("manifest_sha256")[0])
+    changed = build_task(load_spec(draft), draft, root=other).path
+    with pytest.raises(HubError, match="immutable"):
+        hub.publish(changed, str(remote))
+
+
+def test_pull_of_unpublished_version_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(HubError, match=r"no manifest.json .* is it published"):
+        hub.pull("tiny-task", "9.9.9", str(tmp_path / "empty"))
+
+
+def test_publish_refuses_a_damaged_local_build(tiny: Path, tmp_path: Path) -> None:
+    local = build_task(load_spec(tiny), tiny).path
+    (local / "spec.yaml").write_text("oops")
+    with pytest.raises(ManifestMismatchError, match=r"spec\.yaml"):
+        hub.publish(local, str(tmp_path / "remote"))
+    assert not (tmp_path / "remote").exists()
+
+
+def test_hf_url_maps_version_to_revision() -> None:
+    remote = hub.remote_for("hf://datasets/medfail/tiny-task", "tiny-task", "1.0.0")
+    assert remote.hf_repo == "medfail/tiny-task"
+    assert remote.path("manifest.json") == "datasets/medfail/tiny-task@1.0.0/manifest.json"
+    with pytest.raises(HubError, match="hf://datasets/ORG/NAME"):
+        hub.remote_for("hf://models/x/y", "tiny-task", "1.0.0")
+
+
+def test_hf_publish_makes_one_commit_and_a_version_tag(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Hub is unreachable here, so the API is replaced by a recorder."""
+    calls: list[tuple[str, dict]] = []
+
+    class Commit:
+        oid = "c0ffee"
+
+    class FakeApi:
+        def create_repo(self, repo: str, **kw: object) -> None:
+            calls.append(("create_repo", {"repo": repo, **kw}))
+
+        def upload_folder(self, **kw: object) -> Commit:
+            calls.append(("upload_folder", kw))
+            return Commit()
+
+        def create_tag(self, repo: str, **kw: object) -> None:
+            calls.append(("create_tag", {"repo": repo, **kw}))
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(hub, "_remote_manifest", lambda remote, version: None)
+    local = build_task(load_spec(tiny), tiny).path
+    hub.publish(local, "hf://datasets/medfail/tiny-task")
+    names = [c[0] for c in calls]
+    assert names == ["create_repo", "upload_folder", "create_tag"]
+    assert calls[1][1]["folder_path"] == str(local)
+    assert calls[1][1]["repo_type"] == "dataset"
+    assert calls[2][1] == {
+        "repo": "medfail/tiny-task",
+        "tag": "1.0.0",
+        "repo_type": "dataset",
+        "revision": "c0ffee",
+    }
