@@ -153,15 +153,16 @@ def build_task(
 ) -> BuildOutcome:
     """Build ``spec`` into the cache (or reuse a cache entry that verifies).
 
-    A cached build is reused only if it verifies and was built from this spec's content;
-    otherwise it is rebuilt and replaced atomically. ``step`` is told each stage's name.
+    A released version's cached build is reused if it verifies against the pin and came
+    from this spec's content. A draft is always rebuilt: nothing pins its source data, so
+    a cache could hide an edited input. ``step`` is told each stage's name.
     """
     step = step or (lambda _: None)
     final = task_dir(spec.id, spec.version, root)
     spec_sha = spec.sha256()
     note = ""
     with staging(final) as tmp:
-        if final.exists() and not force:
+        if final.exists() and not force and spec.released:
             try:
                 manifest = verify_dir(final, spec.manifest_sha256)
             except ManifestMismatchError as e:
@@ -216,19 +217,26 @@ def pin_task(spec_path: Path, *, root: Path | None = None, step: Step | None = N
             f"{spec_path}: {spec.ref} is already released (manifest_sha256 is set); released "
             "versions are immutable, so copy it to a new version to change it"
         )
-    outcome = build_task(spec, spec_path, root=root, step=step)
+    outcome = build_task(spec, spec_path, root=root, force=True, step=step)
     digest = outcome.manifest.content_sha256
-    lock = outcome.manifest.model_copy(update={"extras": {}})
-    atomic_write_text(expected_manifest_path(spec_path), lock.to_json())
-    text = spec_path.read_text(encoding="utf-8")
+    lock_path = expected_manifest_path(spec_path)
+    original = spec_path.read_text(encoding="utf-8")
     line = f"manifest_sha256: {digest}"
-    if _PIN_LINE.search(text):
-        text = _PIN_LINE.sub(line, text)
+    if _PIN_LINE.search(original):
+        text = _PIN_LINE.sub(line, original)
     else:
-        text = text.rstrip("\n") + f"\n{line}\n"
-    atomic_write_text(spec_path, text)
-    released = load_spec(spec_path)
-    if released.manifest_sha256 != digest:
-        raise SpecError(f"{spec_path}: could not write manifest_sha256 into the spec")
-    build_task(released, spec_path, root=root, force=True)  # the card now says "released"
+        text = original.rstrip("\n") + f"\n{line}\n"
+    lock = outcome.manifest.model_copy(update={"extras": {}})
+    try:
+        atomic_write_text(lock_path, lock.to_json())
+        atomic_write_text(spec_path, text)
+        released = load_spec(spec_path)
+        if released.manifest_sha256 != digest:
+            raise SpecError(f"{spec_path}: could not write manifest_sha256 into the spec")
+        # a second build must reproduce the digest, and its card says "released"
+        build_task(released, spec_path, root=root, force=True)
+    except BaseException:
+        atomic_write_text(spec_path, original)  # leave the draft as it was
+        lock_path.unlink(missing_ok=True)
+        raise
     return digest

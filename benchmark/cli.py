@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from benchmark import hub
 from benchmark.build import BUILD_STEPS, CARD, BuildOutcome, build_task, pin_task
 from benchmark.cache import task_dir
-from benchmark.errors import MedFailError, TaskNotFoundError
+from benchmark.errors import ManifestMismatchError, MedFailError, TaskNotFoundError
 from benchmark.manifest import MANIFEST, verify_dir
 from benchmark.registry import BUILTIN_TASKS, ResolvedTask, discover, parse_ref, read_spec, resolve
 from benchmark.spec import version_key
@@ -43,8 +44,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 
 
 @contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
-    """A progress bar on stderr; yields ``step(description)`` that advances it by one."""
+def _progress(label: str, total: int | None) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr (``total=None``: count unknown); yields ``step(what)``."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -126,7 +127,10 @@ def tasks_info(
         err.print(f"{resolved.spec.ref} is not built yet; building it to write the card")
     outcome = _build(resolved)
     text = (outcome.path / CARD).read_text(encoding="utf-8")
-    out.print(text if raw else Markdown(text.split("---\n", 2)[-1]))
+    if raw:
+        sys.stdout.write(text)
+    else:
+        out.print(Markdown(text.split("---\n", 2)[-1]))
 
 
 @tasks_app.command("build")
@@ -152,16 +156,19 @@ def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> Non
         raise TaskNotFoundError(f"{spec.ref} is not built; run: medfail tasks build {spec.ref}")
     manifest = verify_dir(path, spec.manifest_sha256)
     n = len(manifest.files) + len(manifest.extras)
-    stale = "" if manifest.spec_sha256 == spec.sha256() else " (built from other spec content)"
-    out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}{stale}")
-    if stale:
-        raise typer.Exit(1)
+    if manifest.spec_sha256 != spec.sha256():
+        raise ManifestMismatchError(
+            f"{spec.ref}: the {n} files match their manifest, but the build came from other "
+            f"spec content; run: medfail tasks build {spec.ref} --force"
+        )
+    out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}")
 
 
 @tasks_app.command("pin")
 def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> None:
     """Release a draft: build it, write the expected manifest and pin its digest in the spec."""
-    resolved = _resolve(ref)
+    task_id, ver = _exact_ref(ref)
+    resolved = resolve(f"{task_id}@{ver}")
     with _progress(f"pinning {resolved.spec.ref}", BUILD_STEPS) as step:
         digest = pin_task(resolved.spec_path, step=step)
     out.print(f"{resolved.spec.ref}: released with manifest_sha256 {digest}")
@@ -195,7 +202,7 @@ def tasks_pull(
         local_spec = resolve(f"{task_id}@{ver}").spec
     except TaskNotFoundError:
         local_spec = None
-    with _progress(f"pulling {ref}", 1) as step:
+    with _progress(f"pulling {ref}", None) as step:
         manifest = hub.pull(task_id, ver, source, local_spec=local_spec, step=step)
     n = len(manifest.files) + len(manifest.extras)
     out.print(f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}")
@@ -236,14 +243,19 @@ def main() -> None:
     except MedFailError as e:
         if _state["debug"]:
             raise
-        for line in str(e).splitlines() or [type(e).__name__]:
-            err.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+        _print_error(str(e) or type(e).__name__)
         sys.exit(1)
     except OSError as e:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        _print_error(str(e))
         sys.exit(1)
+
+
+def _print_error(message: str) -> None:
+    """Each line as ``error: ...``; user text is never parsed as rich markup."""
+    for line in message.splitlines():
+        err.print(Text("error: ", style="red") + Text(line), highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
+from pydantic import ValidationError
 
 from benchmark.cache import task_dir
 from benchmark.errors import HubError, ManifestMismatchError, MedFailError, SpecError
 from benchmark.fsutil import replace_dir, staging
 from benchmark.manifest import MANIFEST, Manifest, verify_dir
-from benchmark.spec import TaskSpec, spec_from_text
+from benchmark.spec import SEMVER, TASK_ID, TaskSpec, spec_from_text
 
 Step = Callable[[str], None]
 HF_URL = re.compile(r"^hf://datasets/(?P<repo>[\w.-]+/[\w.-]+)/?$")
@@ -82,6 +83,10 @@ def _remote_manifest(remote: Remote, version: str) -> Manifest | None:
         if not remote.fs.exists(remote.path(MANIFEST)):
             return None
         return Manifest.model_validate_json(remote.fs.cat_file(remote.path(MANIFEST)))
+    except ValidationError as e:
+        raise HubError(
+            f"{remote.path(MANIFEST)} is not a valid manifest: {e.errors()[0]['msg']}"
+        ) from e
     except MedFailError:
         raise
     except Exception as e:  # fsspec backends raise their own error types
@@ -163,6 +168,8 @@ def pull(
 ) -> Manifest:
     """Download ``task_id@version`` from ``url`` into the cache, verified; return its manifest."""
     step = step or (lambda _: None)
+    if not TASK_ID.match(task_id) or not SEMVER.match(version):
+        raise HubError(f"not a valid task reference: {task_id}@{version}")
     remote = remote_for(url, task_id, version)
     where = f"{url} ({task_id}@{version})"
     manifest = _remote_manifest(remote, version)

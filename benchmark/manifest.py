@@ -10,16 +10,19 @@ so the pin speaks about data, not about who built it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from benchmark.errors import ManifestMismatchError
 from benchmark.hashing import sha256_file, sha256_json
 
 MANIFEST = "manifest.json"
 FORMAT = "medfail-manifest/1"
+DATA_FILE = re.compile(r"^data/[A-Za-z0-9_][A-Za-z0-9_.-]*\.parquet$")
+EXTRA_FILES = frozenset({"README.md", "spec.yaml"})
 
 
 class FileEntry(BaseModel):
@@ -44,6 +47,22 @@ class Manifest(BaseModel):
     input_sha256: str | None = None
     medfail_version: str
     pyarrow_version: str
+
+    @field_validator("files")
+    @classmethod
+    def _data_names(cls, files: dict[str, FileEntry]) -> dict[str, FileEntry]:
+        bad = sorted(n for n in files if not DATA_FILE.match(n))
+        if bad:
+            raise ValueError(f"data file names must be data/<name>.parquet, got {bad}")
+        return files
+
+    @field_validator("extras")
+    @classmethod
+    def _extra_names(cls, extras: dict[str, FileEntry]) -> dict[str, FileEntry]:
+        bad = sorted(set(extras) - EXTRA_FILES)
+        if bad:
+            raise ValueError(f"unknown extra files {bad}; allowed: {sorted(EXTRA_FILES)}")
+        return extras
 
     @staticmethod
     def digest(task: str, version: str, spec_sha256: str, files: dict[str, FileEntry]) -> str:

@@ -68,7 +68,7 @@ def _text(series: pd.Series) -> pd.Series:
     """Values as text, missing kept as None. Integral floats print without '.0'."""
 
     def one(v: object) -> object:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
             return None
         if isinstance(v, float | np.floating) and float(v).is_integer():
             return str(int(v))
@@ -81,11 +81,11 @@ def _as_bool(series: pd.Series, column: str) -> pd.Series:
     """Event indicator as a nullable boolean: bool, 0/1 or true/false text."""
     if series.dtype == bool:
         return series.astype("boolean")
-    text = _text(series).map(lambda v: None if v is None else v.strip().lower())
-    bad = sorted({v for v in text.dropna() if v not in TRUE_TEXT | FALSE_TEXT})
+    text = _text(series).map(lambda v: v.strip().lower() if isinstance(v, str) else None)
+    bad = sorted({v for v in text if isinstance(v, str) and v not in TRUE_TEXT | FALSE_TEXT})
     if bad:
         raise BuildError(f"column {column!r} is not an event indicator: values {bad[:5]}")
-    return text.map(lambda v: pd.NA if v is None else v in TRUE_TEXT).astype("boolean")
+    return text.map(lambda v: v in TRUE_TEXT if isinstance(v, str) else pd.NA).astype("boolean")
 
 
 def _label(spec: TaskSpec, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, str]:
@@ -102,7 +102,12 @@ def _label(spec: TaskSpec, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, s
         label[negative] = 0
         reason = f"censored before the {rule.horizon:g}-{rule.unit} horizon, or event/time missing"
         return label, label.notna(), reason
-    assert isinstance(rule, ColumnRule)
+    return _column_label(spec, rule, frame)
+
+
+def _column_label(
+    spec: TaskSpec, rule: ColumnRule, frame: pd.DataFrame
+) -> tuple[pd.Series, pd.Series, str]:
     index = {name: i for i, name in enumerate(spec.label.classes)}
     mapped = _text(frame[rule.column]).map(
         lambda v: index[rule.mapping[v]] if v in rule.mapping else pd.NA
@@ -259,7 +264,7 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
         if dom.column is None:
             member = pd.Series(True, index=frame.index)
         else:
-            member = _text(frame[dom.column]).isin([str(v) for v in dom.values])
+            member = _text(frame[dom.column]).isin(list(_text(pd.Series(dom.values))))
         both = member & domain.notna() & keep
         if both.any():
             row = int(np.flatnonzero(both.to_numpy())[0])
@@ -316,7 +321,10 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
     for name in spec.splits.present():
         part = table[table["split"] == name].drop(columns="split")
         if part.empty:
-            raise BuildError(f"{where}: split {name!r} is empty; check its domain and fraction")
+            raise BuildError(
+                f"{where}: split {name!r} is empty; check its domain values and fraction "
+                f"(rows dropped so far: {dropped or 'none'})"
+            )
         splits[name] = part.sort_values("sample_id", kind="stable").reset_index(drop=True)
     check_patient_disjoint(splits)
 

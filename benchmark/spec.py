@@ -161,6 +161,8 @@ class AttributeSpec(_Strict):
                 raise ValueError(f"bins must be at least two increasing edges, got {self.bins}")
             if self.labels is None or len(self.labels) != len(self.bins) - 1:
                 raise ValueError("bins need labels, one per interval (len(bins) - 1)")
+            if len(set(self.labels)) != len(self.labels):
+                raise ValueError(f"bin labels must be distinct, got {self.labels}")
         elif self.labels is not None:
             raise ValueError("labels are only used with bins")
         groups = self.labels or (sorted(set(self.mapping.values())) if self.mapping else None)
@@ -390,6 +392,17 @@ class TaskSpec(_Strict):
         if v is not None and not SHA256.match(v):
             raise ValueError("manifest_sha256 must be 64 lowercase hex digits")
         return v
+
+    @model_validator(mode="after")
+    def _check_leakage(self) -> TaskSpec:
+        rule = self.label.rule
+        outcome = (
+            {rule.event, rule.time} if isinstance(rule, SurvivalHorizonRule) else {rule.column}
+        )
+        leaks = sorted(set(self.features.names) & outcome)
+        if leaks:
+            raise ValueError(f"features {leaks} are outcome columns of the label rule (leakage)")
+        return self
 
     @model_validator(mode="after")
     def _check_changelog(self) -> TaskSpec:

@@ -53,7 +53,7 @@ class Task:
 
     @property
     def splits(self) -> list[str]:
-        return list(dict.fromkeys(e.split for e in self.manifest.files.values() if e.split))
+        return list(self.spec.splits.present())
 
     @property
     def card(self) -> str:

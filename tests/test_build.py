@@ -43,9 +43,12 @@ def test_build_twice_is_byte_identical(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_rebuild_reuses_a_verified_cache_and_replaces_a_broken_one(tiny: Path) -> None:
+    assert not build_task(load_spec(tiny), tiny).reused
+    assert not build_task(load_spec(tiny), tiny).reused  # drafts are always rebuilt
+    pin_task(tiny)
     spec = load_spec(tiny)
     built = build_task(spec, tiny)
-    assert build_task(spec, tiny).reused
+    assert built.reused  # a released build that verifies is reused
     shard = built.path / "data/train-00000-of-00001.parquet"
     shard.write_bytes(shard.read_bytes()[:-10])
     again = build_task(spec, tiny)

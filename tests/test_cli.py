@@ -25,7 +25,10 @@ def test_build_verify_list_info(tiny: Path) -> None:
     assert code == 0, text
     assert "using the newest draft 1.0.0" in text
     assert "tiny-task@1.0.0: built" in text
-    code, text = run("tasks", "build", "tiny-task@1.0.0")
+    code, text = run("tasks", "pin", "tiny-task@1.0.0")
+    assert code == 0 and "released with manifest_sha256" in text
+    code, text = run("tasks", "build", "tiny-task")
+    assert "using 1.0.0, the newest released version" in text
     assert "already built and verified" in text
     code, text = run("tasks", "verify", "tiny-task@1.0.0")
     assert code == 0 and "6 files verified" in text

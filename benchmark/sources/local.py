@@ -1,5 +1,8 @@
 """``local_table``: a CSV or Parquet file on disk, optionally pinned by sha256.
 
+CSV cells are read as text (ids like ``01`` and ``1`` stay distinct); the recipe converts
+numeric features, bins and survival times itself.
+
 The path is relative to the spec's folder unless absolute; ``~`` and ``$VARS`` expand,
 so a spec can point at data a user keeps elsewhere (``$MEDFAIL_DATA/x.csv``).
 """
@@ -47,7 +50,7 @@ class LocalTableSource(Source):
             )
         fmt = params.format or ("parquet" if path.suffix == ".parquet" else "csv")
         try:
-            frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+            frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, dtype=str)
         except Exception as e:  # pandas raises many types for malformed files
             raise BuildError(f"local_table: cannot read {path} as {fmt}: {e}") from e
         return SourceData(
