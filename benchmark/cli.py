@@ -240,15 +240,10 @@ def main() -> None:
     """Console entry point: MedFail errors become one line each, exit status 1."""
     try:
         app()
-    except MedFailError as e:
+    except (MedFailError, OSError) as e:
         if _state["debug"]:
             raise
         _print_error(str(e) or type(e).__name__)
-        sys.exit(1)
-    except OSError as e:
-        if _state["debug"]:
-            raise
-        _print_error(str(e))
         sys.exit(1)
 
 

@@ -30,7 +30,7 @@ from benchmark.cache import task_dir
 from benchmark.errors import HubError, ManifestMismatchError, MedFailError, SpecError
 from benchmark.fsutil import replace_dir, staging
 from benchmark.manifest import MANIFEST, Manifest, verify_dir
-from benchmark.spec import SEMVER, TASK_ID, TaskSpec, spec_from_text
+from benchmark.spec import TaskSpec, is_valid_ref, spec_from_text
 
 Step = Callable[[str], None]
 HF_URL = re.compile(r"^hf://datasets/(?P<repo>[\w.-]+/[\w.-]+)/?$")
@@ -168,7 +168,7 @@ def pull(
 ) -> Manifest:
     """Download ``task_id@version`` from ``url`` into the cache, verified; return its manifest."""
     step = step or (lambda _: None)
-    if not TASK_ID.match(task_id) or not SEMVER.match(version):
+    if not is_valid_ref(task_id, version):
         raise HubError(f"not a valid task reference: {task_id}@{version}")
     remote = remote_for(url, task_id, version)
     where = f"{url} ({task_id}@{version})"

@@ -15,14 +15,7 @@ from pathlib import Path
 
 from benchmark.cache import cache_root
 from benchmark.errors import SpecError, TaskNotFoundError
-from benchmark.spec import (
-    SEMVER,
-    TASK_ID,
-    TaskSpec,
-    load_spec,
-    spec_from_text,
-    version_key,
-)
+from benchmark.spec import TaskSpec, is_valid_ref, load_spec, spec_from_text, version_key
 
 ENV_TASKS_PATH = "MEDFAIL_TASKS_PATH"
 BUILTIN_TASKS = Path(__file__).resolve().parent.parent / "tasks"
@@ -42,17 +35,12 @@ def task_roots() -> list[Path]:
     return roots
 
 
-def _is_entry(task_id: str, version: str) -> bool:
-    """Real task folders only: no dot-folders (build debris), ids and semver versions."""
-    return bool(TASK_ID.match(task_id) and SEMVER.match(version))
-
-
 def _cached_specs(root: Path | None) -> dict[tuple[str, str], Path]:
     base = (root or cache_root()) / "tasks"
     return {
         (p.parent.parent.name, p.parent.name): p
-        for p in base.glob("*/*/spec.yaml")
-        if _is_entry(p.parent.parent.name, p.parent.name)
+        for p in base.glob("*/*/spec.yaml")  # skips dot-folders: debris of killed builds
+        if is_valid_ref(p.parent.parent.name, p.parent.name)
     }
 
 
@@ -62,7 +50,7 @@ def discover(root: Path | None = None) -> dict[str, dict[str, Path]]:
     for troot in task_roots():
         for path in sorted(troot.glob("*/*.yaml")):
             task_id, ver = path.parent.name, path.stem
-            if not _is_entry(task_id, ver):
+            if not is_valid_ref(task_id, ver):
                 continue
             other = found.setdefault(task_id, {}).get(ver)
             if other is not None and other.read_bytes() != path.read_bytes():

@@ -60,6 +60,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def is_valid_ref(task_id: str, version: str) -> bool:
+    """Whether ``task_id`` and ``version`` are a well-formed task id and semantic version."""
+    return bool(TASK_ID.match(task_id) and SEMVER.match(version))
+
+
 def version_key(version: str) -> tuple[int, int, int]:
     """Sort key of a semantic version ``MAJOR.MINOR.PATCH``."""
     match = SEMVER.match(version)

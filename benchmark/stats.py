@@ -96,6 +96,12 @@ def _group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndar
     return labels, index
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den elementwise, NaN where den is 0 (an empty group or class)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
 @dataclass(frozen=True)
 class Confusion:
     """Weighted confusion counts per replicate and group, each of shape (b, n_groups)."""
@@ -109,25 +115,21 @@ class Confusion:
     def n(self) -> np.ndarray:
         return self.tp + self.fp + self.tn + self.fn
 
-    def rate(self, num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
     @property
     def accuracy(self) -> np.ndarray:
-        return self.rate(self.tp + self.tn, self.n)
+        return _ratio(self.tp + self.tn, self.n)
 
     @property
     def selection_rate(self) -> np.ndarray:
-        return self.rate(self.tp + self.fp, self.n)
+        return _ratio(self.tp + self.fp, self.n)
 
     @property
     def tpr(self) -> np.ndarray:
-        return self.rate(self.tp, self.tp + self.fn)
+        return _ratio(self.tp, self.tp + self.fn)
 
     @property
     def fpr(self) -> np.ndarray:
-        return self.rate(self.fp, self.fp + self.tn)
+        return _ratio(self.fp, self.fp + self.tn)
 
 
 class GroupedScorer:
@@ -208,18 +210,12 @@ class GroupedScorer:
         if k:
             num[:, nonempty] = np.add.reduceat(inner, lo[nonempty], axis=1, dtype=np.int64)
         den = 2.0 * (p_hi - p_lo).astype(np.float64) * (n_hi - n_lo)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            auroc = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-        return confusion, auroc
+        return confusion, _ratio(num, den)
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval over axis 0, ignoring NaN replicates (NaN if all are NaN)."""
     lo, hi = 50 * (1 - level), 50 * (1 + level)
-    with np.errstate(all="ignore"):
-        if np.all(np.isnan(samples)):
-            nan = np.full(samples.shape[1:], np.nan)
-            return nan, nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
-            return np.nanpercentile(samples, lo, axis=0), np.nanpercentile(samples, hi, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
+        return np.nanpercentile(samples, lo, axis=0), np.nanpercentile(samples, hi, axis=0)

@@ -66,46 +66,21 @@ def main() -> None:
     }
     yhat = (s >= thr).astype(int)
     t0 = time.perf_counter()
-    mf = MetricFrame(
-        metrics=metrics,
-        y_true=y,
-        y_pred=yhat,
-        sensitive_features=g,
-        n_boot=args.fairlearn_boot,
-        ci_quantiles=[0.025, 0.975],
-        random_state=0,
-    )
-    mf_auc = MetricFrame(
-        metrics={"auroc": roc_auc_score},
-        y_true=y,
-        y_pred=s,
-        sensitive_features=g,
-        n_boot=args.fairlearn_boot,
-        ci_quantiles=[0.025, 0.975],
-        random_state=0,
-    )
+    shared = {
+        "y_true": y,
+        "sensitive_features": g,
+        "n_boot": args.fairlearn_boot,
+        "ci_quantiles": [0.025, 0.975],
+        "random_state": 0,
+    }
+    mf = MetricFrame(metrics=metrics, y_pred=yhat, **shared)
+    mf_auc = MetricFrame(metrics={"auroc": roc_auc_score}, y_pred=s, **shared)
     t_fl = (time.perf_counter() - t0) * args.n_boot / args.fairlearn_boot
 
-    ours = {
-        "accuracy": conf.accuracy,
-        "selection_rate": conf.selection_rate,
-        "tpr": conf.tpr,
-        "fpr": conf.fpr,
-    }
-    diffs = [np.max(np.abs(mf.by_group[m].to_numpy() - ours[m][0])) for m in metrics]
+    # the metric names above are the Confusion attribute names
+    diffs = [np.max(np.abs(mf.by_group[m].to_numpy() - getattr(conf, m)[0])) for m in metrics]
+    diffs += [abs(mf.overall[m] - getattr(conf_all, m)[0, 0]) for m in metrics]
     diffs.append(np.max(np.abs(mf_auc.by_group["auroc"].to_numpy() - auroc[0])))
-    diffs += [
-        abs(
-            mf.overall[m]
-            - {
-                "accuracy": conf_all.accuracy,
-                "selection_rate": conf_all.selection_rate,
-                "tpr": conf_all.tpr,
-                "fpr": conf_all.fpr,
-            }[m][0, 0]
-        )
-        for m in metrics
-    ]
     diffs.append(abs(mf_auc.overall["auroc"] - auroc_all[0, 0]))
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}")
     print(f"data: {n} predictions x {args.groups} groups, {args.n_boot} replicates, 5 metrics")
