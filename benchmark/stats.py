@@ -14,10 +14,16 @@ Resampling units:
 - optionally within strata, e.g. sites: each stratum keeps its number of clusters, which
   keeps the site mix of the scored split fixed.
 
-Speed (hand-written on purpose; measured in ``benchmarks/bench_bootstrap.py``): weights are
-drawn with ``Generator.integers`` + ``bincount`` per chunk of replicates, confusion counts are
-a sparse product, and AUROC uses one sort of the scores plus cumulative sums of the negative
-weights, with exact tie handling (ties count 1/2), so no replicate re-sorts anything.
+Speed (hand-written on purpose; measured with ``benchmarks/bench_bootstrap.py``: 100k rows x
+8 groups, 1,000 replicates, five metrics overall and per group, one core of an AMD EPYC):
+each replicate is drawn on its own (uint32 ``Generator.integers`` + ``bincount``, so the
+temporaries stay in cache: ~0.5 s per 1,000 replicates in row order, ~1.7x faster than
+drawing a chunk of 8 at once), and ``Resampler.weights(order=...)`` gathers the counts straight
+into the scorers' row orders. A scorer then needs, per replicate, one prefix sum of the
+negatives' weights, one gather of it at fixed positions (two with ties across classes) and
+per-group dot products, so no replicate re-sorts anything and ties count 1/2 exactly. The
+whole benchmark takes ~1.5 s (row bootstrap) and ~1.0 s (patient bootstrap), against ~2,700 s
+for fairlearn's ``MetricFrame`` (timed at 100 replicates, scaled): ~1,850x, same point values.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -41,7 +48,8 @@ class Resampler:
         must lie in one stratum.
     n_boot : number of replicates (default 1,000).
     seed : the bootstrap seed; the same seed gives the same replicates.
-    chunk : replicates generated at a time (memory is about ``chunk * n_rows * 4`` bytes).
+    chunk : replicates per yielded batch (``chunk * n_rows * 4`` bytes); the replicates
+        themselves do not depend on it.
     """
 
     n_rows: int
@@ -49,43 +57,59 @@ class Resampler:
     strata: np.ndarray | None = None
     n_boot: int = 1000
     seed: int = 0
-    chunk: int = 64
+    chunk: int = 8
 
-    def _units(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Unit index per row, and the unit ids of each stratum."""
+    def _units(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Unit of each row (None: row j is unit j), and where each stratum's units start.
+
+        Units are numbered stratum by stratum: stratum s owns units ``bounds[s]:bounds[s+1]``.
+        """
         if self.clusters is None:
-            unit = np.arange(self.n_rows)
+            unit = None if self.strata is None else np.arange(self.n_rows)
         else:
             _, unit = np.unique(np.asarray(self.clusters), return_inverse=True)
-        n_units = int(unit.max()) + 1 if self.n_rows else 0
+        n_units = self.n_rows if unit is None else int(unit.max(initial=-1)) + 1
         if self.strata is None:
-            return unit, [np.arange(n_units)]
+            return unit, np.array([0, n_units])
         _, stratum = np.unique(np.asarray(self.strata), return_inverse=True)
         stratum_of_unit = np.full(n_units, -1)
         stratum_of_unit[unit] = stratum
         if np.any(stratum_of_unit[unit] != stratum):
             raise ValueError("a cluster spans several strata; clusters must nest in strata")
-        return unit, [np.flatnonzero(stratum_of_unit == s) for s in range(stratum.max() + 1)]
+        by_stratum = np.argsort(stratum_of_unit, kind="stable")
+        renumber = np.empty(n_units, dtype=np.intp)
+        renumber[by_stratum] = np.arange(n_units)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(stratum_of_unit))])
+        return renumber[unit], bounds
 
-    def weights(self) -> Iterator[np.ndarray]:
-        """Yield int32 arrays of shape (b, n_rows): row j is replicate j's row weights."""
-        unit, groups = self._units()
-        n_units = sum(len(g) for g in groups)
+    def weights(self, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Yield int32 arrays of shape (b, len(order)): row j is replicate j's row weights.
+
+        Column k is the weight of row ``order[k]`` (default: every row in row order), so
+        ``weights(order)`` gives exactly ``weights()[:, order]``, without the extra copy.
+        """
+        unit, bounds = self._units()
+        n_units = int(bounds[-1])
+        if order is not None:  # the unit of each requested column
+            unit = np.asarray(order) if unit is None else unit[order]
         rng = np.random.default_rng(self.seed)
-        # int32 prefix sums downstream: cap b * (largest possible replicate total) < 2**31
-        max_total = n_units * int(np.bincount(unit).max()) if self.n_rows else 1
-        chunk = max(1, min(self.chunk, (2**31 - 1) // max_total))
-        done = 0
-        while done < self.n_boot:
-            b = min(chunk, self.n_boot - done)
-            draws = np.concatenate(
-                [g[rng.integers(0, len(g), size=(b, len(g)))] for g in groups], axis=1
+        for done in range(0, self.n_boot, self.chunk):
+            out = np.empty(
+                (min(self.chunk, self.n_boot - done), self.n_rows if unit is None else len(unit)),
+                dtype=np.int32,
             )
-            draws += (np.arange(b) * n_units)[:, None]
-            counts = np.bincount(draws.ravel(), minlength=b * n_units).astype(np.int32)
-            counts = counts.reshape(b, n_units)
-            yield counts if self.clusters is None else np.take(counts, unit, axis=1)
-            done += b
+            # one replicate at a time keeps every temporary in cache; measured faster than
+            # drawing a whole chunk, and uint32 draws are faster than the default int64
+            for row in out:
+                draws = [
+                    rng.integers(lo, hi, hi - lo, dtype=np.uint32) for lo, hi in pairwise(bounds)
+                ]
+                counts = np.bincount(np.concatenate(draws), minlength=n_units)
+                if unit is None:
+                    row[:] = counts
+                else:
+                    np.take(counts, unit, out=row)
+            yield out
 
 
 def _group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +120,12 @@ def _group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndar
     return labels, index
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den elementwise, NaN where den is 0 (an empty group or class)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    num, den = np.broadcast_arrays(np.asarray(num, dtype=np.float64), den)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -117,19 +143,19 @@ class Confusion:
 
     @property
     def accuracy(self) -> np.ndarray:
-        return _ratio(self.tp + self.tn, self.n)
+        return ratio(self.tp + self.tn, self.n)
 
     @property
     def selection_rate(self) -> np.ndarray:
-        return _ratio(self.tp + self.fp, self.n)
+        return ratio(self.tp + self.fp, self.n)
 
     @property
     def tpr(self) -> np.ndarray:
-        return _ratio(self.tp, self.tp + self.fn)
+        return ratio(self.tp, self.tp + self.fn)
 
     @property
     def fpr(self) -> np.ndarray:
-        return _ratio(self.fp, self.fp + self.tn)
+        return ratio(self.fp, self.fp + self.tn)
 
 
 class GroupedScorer:
@@ -142,11 +168,14 @@ class GroupedScorer:
     threshold : decisions are ``score >= threshold``.
     groups : array (n,) of group labels, or None for one group "all".
 
-    Rows are ordered once by (group, score) and tied scores within a group form *levels*.
-    Per replicate, positive and negative weights are summed per level (``P_L``, ``N_L``);
-    then ``AUROC_g = sum_{L in g} P_L (2 * N_below_L + N_L) / (2 * P_g * N_g)``, which is
-    sklearn's ``roc_auc_score`` (ties count 1/2) at unit weights. Decisions are a suffix of
-    each group's levels, so the confusion counts are differences of prefix sums.
+    ``order`` lists the negatives, then the positives, each sorted by (group, score). With
+    weights in that order, let ``C[k]`` be the total weight of the first ``k`` negatives. A
+    positive ``i`` of group ``g`` (negatives ``lo_g:hi_g``) has ``C[kl_i] - C[lo_g]`` weight
+    of its group's negatives scored below it and ``C[kr_i] - C[kl_i]`` tied with it, so
+    ``AUROC_g = sum_i w_i (C[kl_i] + C[kr_i] - 2 C[lo_g]) / (2 P_g N_g)``, which is sklearn's
+    ``roc_auc_score`` (ties count 1/2) at unit weights; ``kl`` and ``kr`` are fixed, so a
+    replicate costs one prefix sum and one gather (two with ties across classes). Decisions
+    are a suffix of each group's scores, so confusion counts are differences of prefix sums.
     """
 
     def __init__(
@@ -158,59 +187,63 @@ class GroupedScorer:
     ) -> None:
         y = np.asarray(y_true)
         s = np.asarray(score, dtype=np.float64)
-        n = len(y)
-        self.labels, g = _group_index(groups, n)
-        self.n_groups = n_groups = len(self.labels)
-        self._order = order = np.lexsort((s, g))
-        gs, ss = g[order], s[order]
-        self._is_pos = (y[order] == 1)[None, :]
-        new_level = np.ones(n, dtype=bool)
-        new_level[1:] = (gs[1:] != gs[:-1]) | (ss[1:] != ss[:-1])
-        self._level_starts = np.flatnonzero(new_level)
-        self._has_ties = len(self._level_starts) < n
-        level_group = gs[self._level_starts]
-        self._level_bounds = np.searchsorted(level_group, np.arange(n_groups + 1))
-        self._levels_per_group = np.diff(self._level_bounds)
-        level_score = ss[self._level_starts]
-        # first level of each group whose score reaches the threshold
-        self._cut = np.array(
-            [
-                lo + np.searchsorted(level_score[lo:hi], threshold)
-                for lo, hi in zip(self._level_bounds[:-1], self._level_bounds[1:], strict=True)
-            ],
-            dtype=np.intp,
-        )
+        self.labels, g = _group_index(groups, len(y))
+        self.n_groups = len(self.labels)
+        neg, pos = np.flatnonzero(y != 1), np.flatnonzero(y == 1)
+        neg, pos = neg[np.lexsort((s[neg], g[neg]))], pos[np.lexsort((s[pos], g[pos]))]
+        self.order = np.concatenate([neg, pos])
+        self._n_neg = len(neg)
+        edges = np.arange(self.n_groups + 1)
+        self._neg_bounds = np.searchsorted(g[neg], edges)
+        self._pos_bounds = np.searchsorted(g[pos], edges)
+        ns, ps = s[neg], s[pos]
+        # per group: the first negative and positive whose score reaches the threshold; per
+        # positive: the end of its group's negatives scored below it (kl) and not above (kr)
+        self._neg_cut = np.empty(self.n_groups, dtype=np.intp)
+        self._pos_cut = np.empty(self.n_groups, dtype=np.intp)
+        kl, kr = np.empty(len(pos), dtype=np.intp), np.empty(len(pos), dtype=np.intp)
+        for j, ((a, z), (pa, pz)) in enumerate(
+            zip(pairwise(self._neg_bounds), pairwise(self._pos_bounds), strict=True)
+        ):
+            self._neg_cut[j] = a + np.searchsorted(ns[a:z], threshold)
+            self._pos_cut[j] = pa + np.searchsorted(ps[pa:pz], threshold)
+            kl[pa:pz] = a + np.searchsorted(ns[a:z], ps[pa:pz], side="left")
+            kr[pa:pz] = a + np.searchsorted(ns[a:z], ps[pa:pz], side="right")
+        self._kl, self._kr = kl, (kr if np.any(kl != kr) else None)
 
     def score_batch(self, w: np.ndarray) -> tuple[Confusion, np.ndarray]:
         """Confusion counts and AUROC, each of shape (b, n_groups), for weights (b, n)."""
-        # int32 halves memory traffic: each replicate's weights sum to at most n, so the
-        # flattened prefix sums stay below b * n < 2**31 (Resampler caps its chunk so)
-        ws = np.take(np.asarray(w, dtype=np.int32), self._order, axis=1)
-        pos = np.where(self._is_pos, ws, 0)
-        neg = ws - pos
-        if self._has_ties:
-            pos = np.add.reduceat(pos, self._level_starts, axis=1)
-            neg = np.add.reduceat(neg, self._level_starts, axis=1)
-        b, k = neg.shape
-        # prefix sums of one flattened 1-D array (much faster than a 2-D cumsum); only
-        # differences inside a replicate are used, so earlier replicates' totals cancel
-        base = (np.arange(b) * k)[:, None]
-        cum_neg = np.zeros(b * k + 1, dtype=np.int32)
-        np.cumsum(neg.ravel(), out=cum_neg[1:])
-        cum_pos = np.zeros(b * k + 1, dtype=np.int32)
-        np.cumsum(pos.ravel(), out=cum_pos[1:])
-        lo, hi, cut = self._level_bounds[:-1], self._level_bounds[1:], self._cut
-        n_lo, n_cut, n_hi = (cum_neg[base + i] for i in (lo, cut, hi))
-        p_lo, p_cut, p_hi = (cum_pos[base + i] for i in (lo, cut, hi))
-        confusion = Confusion(tp=p_hi - p_cut, fp=n_hi - n_cut, tn=n_cut - n_lo, fn=p_cut - p_lo)
-        below = cum_neg[:-1].reshape(b, k) - np.repeat(n_lo, self._levels_per_group, axis=1)
-        inner = np.multiply(pos, 2 * below + neg, dtype=np.int64)  # can pass 2**31 on ties
-        num = np.zeros((b, self.n_groups))
-        nonempty = self._levels_per_group > 0
-        if k:
-            num[:, nonempty] = np.add.reduceat(inner, lo[nonempty], axis=1, dtype=np.int64)
-        den = 2.0 * (p_hi - p_lo).astype(np.float64) * (n_hi - n_lo)
-        return confusion, _ratio(num, den)
+        return self.score_ordered(np.take(np.asarray(w, dtype=np.int32), self.order, axis=1))
+
+    def score_ordered(self, w: np.ndarray) -> tuple[Confusion, np.ndarray]:
+        """As :meth:`score_batch`, for integer weights (b, n) whose column k is row order[k].
+
+        ``Resampler.weights(order=scorer.order)`` yields such weights directly.
+        """
+        b, n_neg = len(w), self._n_neg
+        pos = w[:, n_neg:]
+        # C: per-replicate prefix sums of the negatives' weights, C[:, k] the weight of the
+        # first k; int64, so the dot products with the positives' weights cannot overflow
+        cum = np.zeros((b, n_neg + 1), dtype=np.int64)
+        np.cumsum(w[:, :n_neg], axis=1, out=cum[:, 1:])
+        n_lo, n_cut, n_hi = (
+            cum[:, i] for i in (self._neg_bounds[:-1], self._neg_cut, self._neg_bounds[1:])
+        )
+        below = np.take(cum, self._kl, axis=1)  # C[kl_i] + C[kr_i], kr = kl without ties
+        below += below if self._kr is None else np.take(cum, self._kr, axis=1)
+        # per-group sums and dot products over the positives, measured ~30% faster than
+        # prefix sums of the positives plus a segmented reduction
+        fn, tp, num = (np.empty((b, self.n_groups), dtype=np.int64) for _ in range(3))
+        for j, (a, c, z) in enumerate(
+            zip(self._pos_bounds[:-1], self._pos_cut, self._pos_bounds[1:], strict=True)
+        ):
+            fn[:, j] = pos[:, a:c].sum(axis=1)
+            tp[:, j] = pos[:, c:z].sum(axis=1)
+            num[:, j] = np.einsum("ij,ij->i", pos[:, a:z], below[:, a:z])
+        n_pos = tp + fn
+        num -= 2 * n_pos * n_lo
+        confusion = Confusion(tp=tp, fp=n_hi - n_cut, tn=n_cut - n_lo, fn=fn)
+        return confusion, ratio(num, 2.0 * n_pos * (n_hi - n_lo))
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

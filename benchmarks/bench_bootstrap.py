@@ -2,7 +2,7 @@
 
 Five metrics (accuracy, selection rate, TPR, FPR, AUROC), overall and per group, with
 percentile CIs over ``--n-boot`` replicates, on ``--n`` predictions in ``--groups`` groups.
-MetricFrame is slow (about 2 s per replicate at 100k rows), so it runs ``--fairlearn-boot``
+MetricFrame is slow (about 2.7 s per replicate at 100k rows), so it runs ``--fairlearn-boot``
 replicates and its time is scaled linearly to ``--n-boot``; the script says so.
 
 Run: ``.venv/bin/python benchmarks/bench_bootstrap.py`` (not part of the test suite).
@@ -11,6 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_bootstrap.py`` (not part of the test su
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -26,15 +27,28 @@ def medfail(y, s, g, thr, n_boot, clusters=None):
     overall = GroupedScorer(y, s, thr)
     ones = np.ones((1, len(y)), dtype=np.int32)
     point = (*by_group.score_batch(ones), *overall.score_batch(ones))
+    # each batch of weights comes already in both scorers' row orders, side by side
+    n = len(y)
+    order = np.concatenate([by_group.order, overall.order])
     reps = []
-    for w in Resampler(len(y), clusters=clusters, n_boot=n_boot, seed=0).weights():
-        c, a = by_group.score_batch(w)
-        co, ao = overall.score_batch(w)
+    for w in Resampler(n, clusters=clusters, n_boot=n_boot, seed=0).weights(order=order):
+        c, a = by_group.score_ordered(w[:, :n])
+        co, ao = overall.score_ordered(w[:, n:])
         reps.append(np.stack([c.accuracy, c.selection_rate, c.tpr, c.fpr, a]))
         reps.append(np.stack([co.accuracy, co.selection_rate, co.tpr, co.fpr, ao]))
     cis = percentile_ci(np.concatenate(reps[0::2], axis=1).transpose(1, 0, 2))
     cis_all = percentile_ci(np.concatenate(reps[1::2], axis=1).transpose(1, 0, 2))
     return point, cis, cis_all
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [line for line in f if line.startswith("model name")]
+        return lines[0].split(":", 1)[1].strip()
+    except (OSError, IndexError):
+        return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -82,7 +96,7 @@ def main() -> None:
     diffs += [abs(mf.overall[m] - getattr(conf_all, m)[0, 0]) for m in metrics]
     diffs.append(np.max(np.abs(mf_auc.by_group["auroc"].to_numpy() - auroc[0])))
     diffs.append(abs(mf_auc.overall["auroc"] - auroc_all[0, 0]))
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {platform.system()}")
     print(f"data: {n} predictions x {args.groups} groups, {args.n_boot} replicates, 5 metrics")
     print(f"medfail, row bootstrap:      {t_rows:8.2f} s")
     print(f"medfail, patient bootstrap:  {t_cluster:8.2f} s  ({t_cluster / t_rows:.2f}x rows)")

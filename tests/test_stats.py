@@ -121,3 +121,54 @@ def test_percentile_ci_ignores_nan_replicates() -> None:
     lo, hi = percentile_ci(samples)
     assert lo[0] == pytest.approx(1.05) and hi[0] == pytest.approx(2.95)
     assert np.isnan(lo[1]) and np.isnan(hi[1])
+
+
+@pytest.mark.parametrize(
+    "clusters, strata",
+    [
+        (None, None),
+        (np.arange(30) // 3, None),
+        (None, np.where(np.arange(30) % 3 == 0, "A", "B")),
+        # sites interleaved in row order: site A holds patients 0, 3, 6, 9, site B the others
+        (np.arange(30) // 3, np.where((np.arange(30) // 3) % 3 == 0, "A", "B")),
+    ],
+)
+def test_ordered_weights_select_columns_of_the_row_weights(clusters, strata) -> None:
+    """weights(order) is weights()[:, order], and the replicates do not depend on chunk."""
+    order = np.random.default_rng(0).integers(0, 30, 45)  # any rows, repeats allowed
+    kw = {"clusters": clusters, "strata": strata, "n_boot": 50, "seed": 7}
+    rows = np.concatenate(list(Resampler(30, chunk=8, **kw).weights()))
+    ordered = np.concatenate(list(Resampler(30, chunk=3, **kw).weights(order=order)))
+    assert rows.dtype == ordered.dtype == np.int32
+    assert rows.shape == (50, 30) and np.array_equal(ordered, rows[:, order])
+    assert np.all(rows.sum(axis=1) == 30)  # every replicate draws as many units as there are
+    for p in [] if clusters is None else np.unique(clusters):
+        assert np.all(rows[:, clusters == p] == rows[:, [3 * p]])  # a patient moves as one
+    if strata is not None:
+        for site in np.unique(strata):
+            assert np.all(rows[:, strata == site].sum(axis=1) == np.sum(strata == site))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_ordered_scoring_equals_sklearn_per_replicate(ties: bool) -> None:
+    """The fast path (weights in scorer order) against sklearn with sample_weight, replicate
+    by replicate, per group, for a patient bootstrap."""
+    y, s, g = data(400, 2, ties)
+    scorer = GroupedScorer(y, s, 0.5, g)
+    resampler = Resampler(400, clusters=np.arange(400) // 4, n_boot=20, seed=1, chunk=6)
+    fast = [scorer.score_ordered(w) for w in resampler.weights(order=scorer.order)]
+    conf = {m: np.concatenate([getattr(c, m) for c, _ in fast]) for m in ("tp", "fp", "tn", "fn")}
+    auroc = np.concatenate([a for _, a in fast])
+    weights = np.concatenate(list(resampler.weights()))
+    for j, w in enumerate(weights):
+        for k, label in enumerate(scorer.labels):
+            m = g.astype(str) == label
+            yy, yhat, ww = y[m], s[m] >= 0.5, w[m]
+            want = roc_auc_score(yy, s[m], sample_weight=ww)
+            assert auroc[j, k] == pytest.approx(want, abs=1e-12)
+            assert conf["tp"][j, k] == np.sum(ww * (yy == 1) * yhat)
+            assert conf["fn"][j, k] == np.sum(ww * (yy == 1) * ~yhat)
+            assert conf["fp"][j, k] == np.sum(ww * (yy == 0) * yhat)
+            assert conf["tn"][j, k] == np.sum(ww * (yy == 0) * ~yhat)
+    batch_conf, batch_auroc = scorer.score_batch(weights)
+    assert np.array_equal(batch_auroc, auroc) and np.array_equal(batch_conf.tp, conf["tp"])
