@@ -2,7 +2,11 @@
 
 This is the single written source of each convention: cards quote it, and the probe
 implementations cite it in their docstrings. Directions are stated per metric; no two
-conventions share a name.
+conventions share a name. A released card quotes these texts, so changing one changes
+every released pin that quotes it (the embedded-task tests catch that).
+
+Binary tasks: ``p`` is the probability of the positive class, ``y`` is 1 for the positive
+class, and a decision is ``p >= t`` with ``t`` the threshold frozen on ``val``.
 """
 
 from __future__ import annotations
@@ -10,46 +14,86 @@ from __future__ import annotations
 #: Probe name -> (metric, definition) pairs, in the order a card lists them.
 METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
     "performance": [
-        ("auroc", "Area under the ROC curve of the positive-class score (higher is better)."),
-        ("auprc", "Average precision, sklearn's step-wise AUPRC (higher is better)."),
-        ("accuracy", "Share of correct decisions at the frozen operating threshold."),
-        ("f1", "F1 of the positive class at the frozen operating threshold."),
+        ("auroc", "Area under the ROC curve of p; ties count 1/2 (sklearn roc_auc_score)."),
+        ("auprc", "Average precision, sum_k (R_k - R_k-1) P_k (sklearn average_precision_score)."),
+        ("accuracy", "Share of correct decisions at the frozen threshold."),
+        ("f1", "F1 = 2TP / (2TP + FP + FN) at the frozen threshold; undefined if 2TP+FP+FN = 0."),
         (
             "sensitivity_at_specificity",
-            "TPR at the highest threshold whose specificity on the scored split is >= 0.9.",
+            "Largest TPR over all thresholds on the scored split whose specificity 1 - FPR "
+            "is >= 0.9 (sklearn roc_curve, drop_intermediate=False); a curve summary, not an "
+            "operating point.",
         ),
         (
             "threshold_drift",
-            "Best (Youden) threshold on a test split minus the frozen threshold; reported, "
-            "never used to score.",
+            "Youden-optimal threshold on the scored split (max TPR - FPR, ties to the higher "
+            "threshold) minus the frozen threshold; reported, never used to score.",
         ),
     ],
     "calibration": [
-        ("ece_equal_width", "ECE = sum_b (n_b/N) |acc_b - conf_b|, 15 equal-width bins on [0, 1]."),
-        ("ece_equal_mass", "The same sum over 15 bins holding equal numbers of samples."),
-        ("brier", "Mean squared error of the positive-class probability (lower is better)."),
+        (
+            "ece_equal_width",
+            "ECE = sum_b (n_b/N) |mean(y)_b - mean(p)_b| over 15 bins of width 1/15 on [0, 1], "
+            "binned as sklearn calibration_curve(strategy='uniform'); calibration of p.",
+        ),
+        (
+            "ece_equal_mass",
+            "The same sum over 15 bins with edges at the quantiles of p on the scored split "
+            "(calibration_curve(strategy='quantile')); edges stay fixed across replicates.",
+        ),
+        ("brier", "Mean of (p - y)^2 (sklearn brier_score_loss); lower is better."),
+        (
+            "per group; reliability",
+            "All three also per group of every attribute (equal-mass edges from the group's "
+            "own rows); reliability curves give per-bin mean p, mean y and count.",
+        ),
     ],
     "fairness": [
+        ("disparate_impact", "DI = P(yhat=1 | group) / P(yhat=1 | reference group); 1 is parity."),
         (
-            "disparate_impact",
-            "DI = P(yhat=1 | group) / P(yhat=1 | reference group); 1 is parity.",
+            "eod_sum",
+            "EOD (seed definition) = |TPR_g - TPR_ref| + |FPR_g - FPR_ref| per group; the "
+            "attribute summary is the largest over groups.",
         ),
-        ("eod_sum", "EOD (seed definition) = |dTPR| + |dFPR| versus the reference group."),
         (
             "equalized_odds_difference_max",
-            "fairlearn's equalized-odds difference: max(|dTPR|, |dFPR|) over groups.",
+            "fairlearn equalized_odds_difference: max(max-min TPR, max-min FPR) over groups; "
+            "a group whose rate is undefined (no positives or negatives) is left out, where "
+            "fairlearn would count it as 0.",
         ),
         (
             "equal_opportunity_ratio_gap",
-            "ED = |TPR_group - TPR_reference| / TPR_reference.",
+            "ED = |TPR_g - TPR_ref| / TPR_ref per group; the summary is the largest.",
         ),
-        ("demographic_parity_difference", "max - min of P(yhat=1) over groups."),
-        ("worst_group_auroc", "Lowest per-group AUROC; groups below the minimum size are flagged."),
-        ("worst_group_accuracy", "Lowest per-group accuracy at the frozen threshold."),
+        (
+            "demographic_parity_difference",
+            "fairlearn demographic_parity_difference: max - min of P(yhat=1) over groups.",
+        ),
+        (
+            "demographic_parity_ratio",
+            "fairlearn demographic_parity_ratio: min / max of P(yhat=1) over groups.",
+        ),
+        (
+            "per group",
+            "Each group's n, selection_rate, tpr, fpr, accuracy and auroc; a group under "
+            "min_group_size is flagged with a warning.",
+        ),
+        (
+            "worst_group_auroc",
+            "Lowest per-group AUROC over groups with at least min_group_size samples.",
+        ),
+        (
+            "worst_group_accuracy",
+            "Lowest per-group accuracy at the frozen threshold, same groups as above.",
+        ),
     ],
     "shift": [
-        ("metric_id / metric_ood", "Every performance metric on id_test and ood_test."),
-        ("shift_robustness", "(m_ID - m_OOD) / m_ID; 0 is no drop, positive is a drop."),
+        (
+            "shift_robustness_<m>",
+            "(m_ID - m_OOD) / m_ID for each performance metric m (id_test vs ood_test); 0 is "
+            "no drop, positive is a drop. Splits are resampled independently.",
+        ),
+        ("drop_<m>", "m_OOD - m_ID, the absolute change."),
     ],
     "corruption": [("mce", "Mean corruption error relative to ERM on the same task.")],
     "adversarial": [("robust_accuracy", "Per-example worst case over all attacks run, per eps.")],
@@ -61,12 +105,15 @@ PROBE_NAMES: tuple[str, ...] = tuple(METRIC_DEFINITIONS)
 #: Threshold rules a task may name; the threshold is chosen on ``val`` and frozen.
 THRESHOLD_RULES: dict[str, str] = {
     "youden": "maximise Youden's J = TPR - FPR on val; ties go to the higher threshold",
-    "fixed_specificity": "the highest threshold whose specificity on val is >= the target",
+    "fixed_specificity": "the lowest threshold whose specificity on val is >= the target",
     "fixed": "a fixed threshold stated in the spec",
 }
 
 #: Confidence intervals: the scorer's default bootstrap.
 CI_PROTOCOL = (
-    "95% percentile bootstrap, 1,000 replicates, resampling patients (clusters) and, where a "
-    "site column exists, sites; the bootstrap seed is the task seed."
+    "95% percentile bootstrap, 1,000 replicates per test split: patients are resampled with "
+    "replacement (all rows of a patient move together), within each site where the task has "
+    "sites; the seed is SeedSequence([task seed, crc32(split)]), so two models scored on the "
+    "same task see the same resamples. A metric undefined on a replicate is left out of "
+    "that replicate; if more than 5% are left out the interval is not reported."
 )

@@ -44,3 +44,8 @@ class NotBuiltError(MedFailError):
 
 class HubError(MedFailError):
     """Publishing to or pulling from a remote failed."""
+
+
+class PredictionError(MedFailError, ValueError):
+    """Model outputs are unusable (NaN, wrong shape, out of [0, 1], ids missing); the
+    message names the split and the first offending sample."""

@@ -9,7 +9,7 @@ pin); there is no switch to skip it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from benchmark.build import CARD, build_task
 from benchmark.cache import task_dir
 from benchmark.errors import ManifestMismatchError, NotBuiltError
+from benchmark.features import TabularEncoding
 from benchmark.manifest import Manifest, verify_dir
 from benchmark.registry import resolve
 from benchmark.spec import GROUP_PREFIX, TaskSpec
@@ -31,6 +32,7 @@ class Task:
     spec: TaskSpec
     path: Path
     manifest: Manifest
+    _encoding: TabularEncoding | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, ref: str, *, build: bool = False, root: Path | None = None) -> Task:
@@ -68,7 +70,18 @@ class Task:
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
     def split(self, split: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-        """``(X, y, metadata)``: features, class indices, and ids, site, domain and groups."""
+        """``(X, y, metadata)``: features indexed by ``sample_id``, class indices, and ids,
+        site, domain and ``group_*`` columns (default index)."""
         df = self.frame(split)
         meta_cols = [c for c in df.columns if c in META_COLUMNS or c.startswith(GROUP_PREFIX)]
-        return df[self.spec.features.names], df["label"].to_numpy(), df[meta_cols]
+        X = df[self.spec.features.names].set_axis(pd.Index(df["sample_id"], name="sample_id"))
+        return X, df["label"].to_numpy(), df[meta_cols]
+
+    def encoding(self) -> TabularEncoding:
+        """The tensor contract of this tabular task (levels from ``train``); cached."""
+        if self._encoding is None:
+            X = self.frame("train")
+            f = self.spec.features
+            object.__setattr__(self, "_encoding", TabularEncoding.fit(X, f.numeric, f.categorical))
+        assert self._encoding is not None
+        return self._encoding

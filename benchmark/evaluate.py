@@ -1,0 +1,166 @@
+"""The scorer: ``evaluate(model, task, probes=...) -> Report``, one obvious call.
+
+>>> report = benchmark.evaluate("model.safetensors", "flchain-mortality-temporal")  # doctest: +SKIP
+
+Steps: load the task (verified) and the model; predict ``val`` and every test split and
+check the outputs; freeze the threshold on ``val`` by the card's rule; run each probe
+(each statistic bootstrapped by patient, within sites); assemble a Report pinned to the
+task's content digest and the model's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import MedFailError
+from benchmark.metrics import choose_threshold
+from benchmark.model import Model, as_model, model_info
+from benchmark.model_files import load_model
+from benchmark.predictions import SplitPredictions, predict_split, to_frame
+from benchmark.probes import Probe, ScoringContext, make_probe
+from benchmark.report import BootstrapInfo, Report, TaskInfo, ThresholdInfo
+from benchmark.task import Task
+
+TEST_SPLITS = ("id_test", "ood_test")
+THRESHOLD_SPLIT = "val"
+
+
+def _task(task: Task | str) -> Task:
+    return task if isinstance(task, Task) else Task.load(task, build=True)
+
+
+def _model(model: Any, task: Task) -> Model:
+    if isinstance(model, str):
+        return load_model(model, task)
+    encode = task.encoding() if task.spec.features.names else None
+    return as_model(model, encode=encode)
+
+
+def _predictions_sha256(preds: dict[str, SplitPredictions]) -> str:
+    h = hashlib.sha256()
+    for split in sorted(preds):
+        h.update(split.encode())
+        h.update(np.ascontiguousarray(preds[split].proba).tobytes())
+    return h.hexdigest()
+
+
+def predict(model: Model, task: Task, splits: Sequence[str]) -> dict[str, SplitPredictions]:
+    """Checked predictions of ``model`` on ``splits`` of ``task``."""
+    out = {}
+    for split in splits:
+        X, y, meta = task.split(split)
+        out[split] = predict_split(model, X, y, meta, split, len(task.spec.label.classes))
+    return out
+
+
+def evaluate(
+    model: Any,
+    task: Task | str,
+    probes: Sequence[str | Probe] | None = None,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int | None = None,
+    seeds: dict[str, int] | None = None,
+    name: str | None = None,
+    step: Callable[[str], None] | None = None,
+) -> Report:
+    """Score ``model`` on ``task`` with ``probes`` (default: those the task lists).
+
+    ``model``: a Model, a torch module (logits), a fitted estimator, or a ``--model`` SPEC
+    string. ``seed``: the bootstrap seed (default: the task seed). ``seeds``: other seeds
+    to record (e.g. ``{"train": 0}``). ``step(what)`` is called after each stage.
+    The report keeps the per-sample predictions (:attr:`Report.predictions`).
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    task = _task(task)
+    spec = task.spec
+    if len(spec.label.classes) != 2:
+        raise MedFailError(
+            f"{spec.ref} has {len(spec.label.classes)} classes; the scorer's probes are "
+            "binary for now"
+        )
+    if n_boot < 1 or not 0 < level < 1:
+        raise MedFailError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot}, {level}")
+    chosen = [make_probe(p) for p in (probes if probes is not None else spec.probes)]
+    model = _model(model, task)
+    info = model_info(model, name or type(model).__name__)
+    missing = [(p.name, c) for p in chosen for c in p.requires if c not in info.capabilities]
+    if missing:
+        raise MedFailError(
+            "the model lacks what these probes need: "
+            + ", ".join(f"{p} needs {c}" for p, c in missing)
+        )
+    test_splits = tuple(s for s in TEST_SPLITS if s in task.splits)
+    if THRESHOLD_SPLIT not in task.splits or not test_splits:
+        raise MedFailError(f"{spec.ref} needs a val split and a test split to be scored")
+    timings["load"] = time.perf_counter() - t0
+    _done(step, "loaded")
+
+    t0 = time.perf_counter()
+    preds = predict(model, task, (THRESHOLD_SPLIT, *test_splits))
+    timings["predict"] = time.perf_counter() - t0
+    _done(step, "predicted")
+    val = preds[THRESHOLD_SPLIT]
+    threshold = choose_threshold(
+        spec.threshold.rule,
+        val.y,
+        val.score,
+        specificity=spec.threshold.specificity,
+        value=spec.threshold.value,
+    )
+    boot_seed = spec.seed if seed is None else seed
+    ctx = ScoringContext(spec, model, preds, test_splits, threshold, n_boot, level, boot_seed)
+    results = []
+    for probe in chosen:
+        t0 = time.perf_counter()
+        results.append(probe.run(ctx))
+        timings[f"probe.{probe.name}"] = time.perf_counter() - t0
+        _done(step, probe.name)
+    if info.sha256 is None:
+        info = info.model_copy(update={"sha256": _predictions_sha256(preds)})
+    unit = "patient" if spec.patient_id else "row"
+    report = Report(
+        medfail_version=_version(),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        task=TaskInfo(
+            id=spec.id,
+            version=spec.version,
+            content_sha256=task.manifest.content_sha256,
+            spec_sha256=task.manifest.spec_sha256,
+            classes=list(spec.label.classes),
+        ),
+        model=info,
+        seeds={"task": spec.seed, "bootstrap": boot_seed, **(seeds or {})},
+        bootstrap=BootstrapInfo(
+            n_boot=n_boot,
+            level=level,
+            seed=boot_seed,
+            unit=unit,
+            strata="site" if spec.site else None,
+        ),
+        threshold=ThresholdInfo(rule=spec.threshold.rule, value=threshold),
+        splits={s: len(p) for s, p in preds.items()},
+        probes=results,
+        warnings=[w for r in results for w in r.warnings],
+        timings=timings,
+    )
+    return report.with_predictions(to_frame(preds, list(spec.label.classes)))
+
+
+def _done(step: Callable[[str], None] | None, what: str) -> None:
+    if step is not None:
+        step(what)
+
+
+def _version() -> str:
+    from benchmark import __version__
+
+    return __version__

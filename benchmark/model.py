@@ -1,0 +1,163 @@
+"""The Model contract: one method, ``predict_proba(batch) -> (n, n_classes)`` probabilities.
+
+Anything with that method is a model. Optional capabilities are detected, never assumed:
+
+- ``module``: a differentiable ``torch.nn.Module`` returning logits (gradient probes);
+- ``embed(batch)``: a representation ``(n, d)`` (shift diagnostics).
+
+``batch`` is what the task hands out: for tabular tasks a feature ``DataFrame`` indexed by
+``sample_id``. :func:`as_model` wraps a torch module or a scikit-learn estimator; files are
+loaded by :func:`benchmark.model_files.load_model`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict
+from sklearn.base import BaseEstimator
+
+from benchmark.errors import MedFailError
+
+Batch = Any
+Encoder = Callable[[Batch], np.ndarray]
+
+
+@runtime_checkable
+class Model(Protocol):
+    def predict_proba(self, batch: Batch) -> np.ndarray: ...
+
+
+class ModelInfo(BaseModel):
+    """What a report records about the model it scored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    adapter: str
+    sha256: str | None = None
+    hash_of: Literal["file", "weights", "predictions"] = "predictions"
+    capabilities: list[str] = []
+
+
+def capabilities(model: Model) -> list[str]:
+    """The optional capabilities a model offers, by detection."""
+    found = []
+    if isinstance(getattr(model, "module", None), torch.nn.Module):
+        found.append("differentiable")
+    if callable(getattr(model, "embed", None)):
+        found.append("embed")
+    return found
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    """sha256 over the class name and every state-dict entry (name, dtype, shape, bytes)."""
+    h = hashlib.sha256(type(module).__qualname__.encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        # reshape: a 0-dim tensor (e.g. BatchNorm's num_batches_tracked) cannot be viewed as bytes
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _pick_device(device: str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class TorchClassifier:
+    """A torch module returning logits, behind the Model contract (softmax applied here).
+
+    ``encode`` turns a batch into a float array (tabular tasks: the task's
+    :class:`~benchmark.features.TabularEncoding`); inference runs in eval mode without
+    gradients, in chunks of ``batch_size``, on CUDA when available.
+    """
+
+    module: torch.nn.Module
+    encode: Encoder | None = None
+    batch_size: int = 4096
+    device: str | None = None
+    info: ModelInfo | None = field(default=None, repr=False)
+
+    def _tensor(self, batch: Batch) -> torch.Tensor:
+        x = self.encode(batch) if self.encode is not None else batch
+        return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+    def _run(self, batch: Batch, fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+        x = self._tensor(batch)
+        dev = _pick_device(self.device)
+        self.module.to(dev).eval()
+        with torch.no_grad():
+            parts = [
+                fn(x[i : i + self.batch_size].to(dev)).cpu()
+                for i in range(0, len(x), self.batch_size)
+            ]
+        return torch.cat(parts).double().numpy() if parts else np.zeros((0, 0))
+
+    def predict_proba(self, batch: Batch) -> np.ndarray:
+        return self._run(batch, lambda x: torch.softmax(self.module(x).double(), dim=1))
+
+    def __getattr__(self, name: str) -> Any:
+        # ``embed`` exists exactly when the wrapped module has it (capability detection)
+        if name == "embed" and callable(getattr(self.module, "embed", None)):
+            return lambda batch: self._run(batch, self.module.embed)
+        raise AttributeError(name)
+
+
+@dataclass
+class SklearnClassifier:
+    """A fitted scikit-learn classifier (anything with ``predict_proba``)."""
+
+    estimator: Any
+    info: ModelInfo | None = field(default=None, repr=False)
+
+    def predict_proba(self, batch: Batch) -> np.ndarray:
+        return np.asarray(self.estimator.predict_proba(batch), dtype=np.float64)
+
+
+def as_model(obj: Any, *, encode: Encoder | None = None, name: str | None = None) -> Model:
+    """Wrap a torch module or a fitted estimator; a Model is returned unchanged."""
+    if isinstance(obj, torch.nn.Module):
+        info = ModelInfo(
+            name=name or type(obj).__name__,
+            adapter="torch-module",
+            sha256=weights_sha256(obj),
+            hash_of="weights",
+            capabilities=["differentiable"] + (["embed"] if hasattr(obj, "embed") else []),
+        )
+        return TorchClassifier(obj, encode=encode, info=info)
+    if isinstance(obj, BaseEstimator):
+        return SklearnClassifier(
+            obj, info=ModelInfo(name=name or type(obj).__name__, adapter="sklearn")
+        )
+    if isinstance(obj, Model):
+        return obj
+    raise MedFailError(
+        f"{type(obj).__name__} is not a model: it needs predict_proba(batch), or must be a "
+        "torch.nn.Module returning logits"
+    )
+
+
+def model_info(model: Model, fallback_name: str) -> ModelInfo:
+    """The model's recorded info, or a minimal one (hashed by its predictions later)."""
+    info = getattr(model, "info", None)
+    if isinstance(info, ModelInfo):
+        return info.model_copy(update={"capabilities": capabilities(model)})
+    return ModelInfo(name=fallback_name, adapter="python", capabilities=capabilities(model))
+
+
+def frame_index(batch: Batch) -> pd.Index | None:
+    """Sample ids of a batch: a DataFrame's index, or a ``.ids`` attribute."""
+    if isinstance(batch, pd.DataFrame):
+        return batch.index
+    ids = getattr(batch, "ids", None)
+    return pd.Index(ids) if ids is not None else None

@@ -1,0 +1,186 @@
+"""The Report: typed results of one model on one task version, pinned to both hashes.
+
+A report is a pydantic model serialised to JSON. Results are long-form rows
+(:class:`MetricResult`: probe, metric, split, attribute, group, value, CI), so a report
+is one ``DataFrame`` away (:meth:`Report.to_frame`) and the leaderboard reads every
+report the same way. An undefined value is ``null`` with a ``reason``, never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from benchmark.errors import MedFailError
+from benchmark.fsutil import atomic_write_text
+from benchmark.model import ModelInfo
+
+REPORT_FILE = "report.json"
+PREDICTIONS_FILE = "predictions.parquet"
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricResult(_Strict):
+    """One number with its confidence interval. ``value`` is None when undefined."""
+
+    probe: str
+    metric: str
+    split: str
+    attribute: str | None = None
+    group: str | None = None
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, value: float, lo: float, hi: float, **fields: Any) -> MetricResult:
+        """Build from floats, mapping NaN to None (JSON has no NaN)."""
+
+        def clean(x: float) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        return cls(value=clean(value), ci_low=clean(lo), ci_high=clean(hi), **fields)
+
+
+class Curve(_Strict):
+    """Curve data, e.g. a reliability diagram: per-bin x (mean p), y (mean y), count."""
+
+    probe: str
+    name: str
+    split: str
+    attribute: str | None = None
+    group: str | None = None
+    x: list[float]
+    y: list[float]
+    count: list[float]
+
+
+class ProbeResult(_Strict):
+    name: str
+    config: dict[str, Any]
+    metrics: list[MetricResult]
+    curves: list[Curve] = []
+    warnings: list[str] = []
+
+
+class TaskInfo(_Strict):
+    id: str
+    version: str
+    content_sha256: str = Field(description="manifest content digest of the scored build")
+    spec_sha256: str
+    classes: list[str]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class BootstrapInfo(_Strict):
+    n_boot: int
+    level: float
+    seed: int
+    unit: Literal["patient", "row"]
+    strata: str | None
+    method: str = "percentile"
+
+
+class ThresholdInfo(_Strict):
+    rule: str
+    value: float
+    chosen_on: str = "val"
+
+
+class Report(_Strict):
+    schema_version: int = SCHEMA_VERSION
+    medfail_version: str
+    created_at: str
+    task: TaskInfo
+    model: ModelInfo
+    seeds: dict[str, int]
+    bootstrap: BootstrapInfo
+    threshold: ThresholdInfo
+    splits: dict[str, int] = Field(description="rows scored per split")
+    probes: list[ProbeResult]
+    warnings: list[str] = []
+    timings: dict[str, float] = Field(description="seconds per stage")
+
+    _predictions: pd.DataFrame | None = PrivateAttr(default=None)
+
+    @property
+    def predictions(self) -> pd.DataFrame | None:
+        """Per-sample predictions behind every number (None if not kept)."""
+        return self._predictions
+
+    def with_predictions(self, frame: pd.DataFrame | None) -> Report:
+        self._predictions = frame
+        return self
+
+    def probe(self, name: str) -> ProbeResult:
+        for p in self.probes:
+            if p.name == name:
+                return p
+        raise KeyError(f"the report has no {name!r} probe; probes: {[p.name for p in self.probes]}")
+
+    def metric(
+        self,
+        metric: str,
+        split: str,
+        *,
+        probe: str | None = None,
+        attribute: str | None = None,
+        group: str | None = None,
+    ) -> MetricResult:
+        """The one result matching all the keys (KeyError if none)."""
+        for p in self.probes:
+            if probe is not None and p.name != probe:
+                continue
+            for m in p.metrics:
+                if (m.metric, m.split, m.attribute, m.group) == (metric, split, attribute, group):
+                    return m
+        raise KeyError(f"no {metric} on {split} (attribute={attribute}, group={group})")
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every metric as one row (columns as in :class:`MetricResult`)."""
+        rows = [m.model_dump() for p in self.probes for m in p.metrics]
+        return pd.DataFrame(rows, columns=list(MetricResult.model_fields))
+
+    def save(self, folder: str | Path, *, predictions: bool = False) -> Path:
+        """Write ``report.json`` (and ``predictions.parquet`` if asked) atomically."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if predictions:
+            if self._predictions is None:
+                raise MedFailError("this report kept no predictions to save")
+            from benchmark.predictions import write_predictions
+
+            write_predictions(self._predictions, folder / PREDICTIONS_FILE)
+        path = folder / REPORT_FILE
+        atomic_write_text(path, self.model_dump_json(indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Report:
+        """Read a report JSON (a folder means its ``report.json``; predictions come along)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / REPORT_FILE
+        try:
+            report = cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError as e:
+            raise MedFailError(f"no report at {path}") from e
+        except ValueError as e:
+            raise MedFailError(f"{path}: not a valid MedFail report: {e}") from e
+        preds = path.parent / PREDICTIONS_FILE
+        if preds.is_file():
+            report._predictions = pd.read_parquet(preds)
+        return report
