@@ -1,7 +1,11 @@
 """MedFail: versioned benchmark tasks for the ways deep learning fails in healthcare.
 
-The four nouns: a **Task** (spec + built data, :class:`benchmark.task.Task`), a
-**Model**, a **Probe** and a **Report** (the last three arrive with the scorer).
+The four nouns: a **Task** (spec + built data, :class:`~benchmark.task.Task`), a **Model**
+(anything with ``predict_proba``, :class:`~benchmark.model.Model`), a **Probe** (one per
+failure dimension, :class:`~benchmark.probes.Probe`) and a **Report** (typed results pinned
+to the task and model hashes, :class:`~benchmark.report.Report`).
+
+>>> report = benchmark.evaluate(model, "flchain-mortality-temporal")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from benchmark.errors import (
     MedFailError,
     NotBuiltError,
     PatientLeakError,
+    PredictionError,
     SpecError,
     TaskNotFoundError,
 )
+from benchmark.evaluate import evaluate
+from benchmark.model import Model
+from benchmark.probes import Probe
+from benchmark.report import Report
 from benchmark.spec import TaskSpec, load_spec
 from benchmark.task import Task
 
@@ -37,13 +46,18 @@ __all__ = [
     "HubError",
     "ManifestMismatchError",
     "MedFailError",
+    "Model",
     "NotBuiltError",
     "PatientLeakError",
+    "PredictionError",
+    "Probe",
+    "Report",
     "SpecError",
     "Task",
     "TaskNotFoundError",
     "TaskSpec",
     "__version__",
+    "evaluate",
     "load_spec",
     "load_task",
 ]

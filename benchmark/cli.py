@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -208,32 +209,170 @@ def tasks_pull(
     out.print(f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}")
 
 
+DEFAULT_RESULTS = Path("medfail-results")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    task: str = typer.Option(..., "--task", help="ID or ID@VERSION"),
+    model: str = typer.Option(..., "--model", help="[KIND:]PATH[#ARCH]; see README 'Models'"),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for report.json"),
+    save_predictions: bool = typer.Option(
+        False, "--save-predictions", help="Also write predictions.parquet (per sample)."
+    ),
+    probes: list[str] = typer.Option(
+        None, "--probe", help="Probe to run (repeat); default: the task's."
+    ),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
+    seed: int = typer.Option(None, "--seed", help="Bootstrap seed (default: the task seed)."),
+) -> None:
+    """Score a model on a task: every metric with a bootstrap CI, in one report."""
+    from benchmark.evaluate import evaluate
+    from benchmark.render import report_tables
+    from benchmark.task import Task
+
+    resolved = _resolve(task)
+    _build(resolved)
+    loaded = Task.load(resolved.spec.ref)
+    n_probes = len(probes or resolved.spec.probes)
+    with _progress(f"scoring on {resolved.spec.ref}", n_probes + 2) as step:
+        report = evaluate(model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step)
+    path = report.save(out_dir, predictions=save_predictions)
+    for table in report_tables(report):
+        out.print(table)
+    for w in report.warnings:
+        err.print(Text("warning: ", style="yellow") + Text(w))
+    out.print(
+        f"report: {path}" + (f" (+ {out_dir / 'predictions.parquet'})" if save_predictions else "")
+    )
+
+
+@app.command("compare")
+def compare_cmd(
+    a: Path = typer.Argument(..., help="Folder (or report.json) of model A, with predictions"),
+    b: Path = typer.Argument(..., help="Folder (or report.json) of model B, with predictions"),
+) -> None:
+    """Paired differences A - B on the same resamples, with CIs and McNemar's test."""
+    from benchmark.compare import compare
+    from benchmark.render import comparison_table
+    from benchmark.report import Report
+
+    out.print(comparison_table(compare(Report.load(a), Report.load(b))))
+
+
+baselines_app = typer.Typer(help="Train and score the baseline methods.", no_args_is_help=True)
+app.add_typer(baselines_app, name="baselines")
+
+
+@baselines_app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": False}
+)
+def baselines_run(
+    ctx: typer.Context,
+    task: str = typer.Option(..., "--task", help="ID or ID@VERSION"),
+    method: str = typer.Option(..., "--method", help="erm | reweight | mixup"),
+    seeds: list[int] = typer.Option([0, 1, 2], "--seeds", help="Seeds: --seeds 0 1 2"),
+    out_dir: Path = typer.Option(Path("submissions"), "--out", help="Submissions root."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing entry."),
+) -> None:
+    """Train a baseline on several seeds, score each, and write leaderboard entries."""
+    from baselines.methods import families, run
+    from benchmark.task import Task
+
+    seeds = _seed_list(seeds, ctx.args)
+    resolved = _resolve(task)
+    _build(resolved)
+    loaded = Task.load(resolved.spec.ref)
+    total = len(families(method, loaded)) * len(seeds)
+    with _progress(f"{method} on {resolved.spec.ref}", total) as step:
+        paths = run(loaded, method, seeds, out_dir, n_boot=n_boot, overwrite=overwrite, step=step)
+    for p in paths:
+        out.print(f"entry written: {p}")
+
+
+def _seed_list(seeds: list[int], extra: list[str]) -> list[int]:
+    """``--seeds 0 1 2``: click keeps one value per flag; the rest arrive as extra args."""
+    bad = [a for a in extra if not a.lstrip("-").isdigit()]
+    if bad:
+        raise typer.BadParameter(f"unexpected arguments {bad}; seeds are integers")
+    return list(dict.fromkeys([*seeds, *map(int, extra)]))
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    root: Path = typer.Option(REPO_ROOT / "submissions", "--dir", help="Submissions root."),
+    port: int = typer.Option(8501, "--port"),
+) -> None:
+    """Launch the Streamlit leaderboard (read-only) on a submissions folder."""
+    import subprocess
+
+    app_file = REPO_ROOT / "leaderboard" / "app.py"
+    if not app_file.is_file():
+        raise MedFailError(f"the leaderboard app is missing at {app_file} (install with -e)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--",
+        "--dir",
+        str(root.resolve()),
+    ]
+    out.print(f"leaderboard on http://localhost:{port} (Ctrl-C to stop): {root}")
+    sys.exit(subprocess.call(cmd))
+
+
 @app.command("demo")
-def demo() -> None:
-    """The main job, offline: build and verify every embedded task, then summarise them."""
-    table = Table(title="Embedded tasks (built and verified)")
-    table.add_column("task", no_wrap=True)
-    for col in ("splits (rows)", "content_sha256", "status"):
-        table.add_column(col)
+def demo(
+    out_dir: Path = typer.Option(DEFAULT_RESULTS, "--out", help="Where entries are written."),
+    seeds: list[int] = typer.Option([0, 1, 2], "--seed", help="Training seeds (repeat)."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
+) -> None:
+    """The main job, offline: build every embedded task, train the baselines on 3 seeds,
+    score them, write entries and print a ranked table per task."""
+    from baselines.methods import METHODS, families, run
+    from benchmark.render import board_rich_table
+    from benchmark.submissions import board_table, format_table, headline_split, load_boards
+    from benchmark.task import Task
+
+    refs = []
     for versions in (v for _, v in sorted(discover().items())):
         for ver in sorted(versions, key=version_key):
             spec_path = versions[ver]
-            if not spec_path.is_relative_to(BUILTIN_TASKS):
-                continue
-            resolved = ResolvedTask(read_spec(spec_path), spec_path)
-            outcome = _build(resolved)
-            manifest = verify_dir(outcome.path, resolved.spec.manifest_sha256)
-            rows = dict.fromkeys(resolved.spec.splits.present(), 0)
-            for entry in manifest.files.values():
-                rows[entry.split] += entry.rows or 0
-            table.add_row(
-                resolved.spec.ref,
-                ", ".join(f"{s} {n}" for s, n in rows.items()),
-                manifest.content_sha256[:16] + "…",
-                "[green]verified" + (" (pinned)" if resolved.spec.released else " (draft)"),
-            )
-    out.print(table)
-    out.print("Next: [bold]medfail tasks info flchain-mortality-temporal[/] shows a task card.")
+            if spec_path.is_relative_to(BUILTIN_TASKS):
+                resolved = ResolvedTask(read_spec(spec_path), spec_path)
+                outcome = _build(resolved)
+                verify_dir(outcome.path, resolved.spec.manifest_sha256)
+                status = "pinned" if resolved.spec.released else "draft"
+                out.print(f"[green]{resolved.spec.ref}: built and verified ({status})")
+                refs.append(resolved.spec.ref)
+    for ref in refs:
+        task = Task.load(ref)
+        total = sum(len(families(m, task)) for m in METHODS) * len(seeds)
+        with _progress(f"baselines on {ref}", total) as step:
+            for method in METHODS:
+                run(task, method, seeds, out_dir, n_boot=n_boot, overwrite=True, step=step)
+    for board in load_boards(out_dir):
+        if board.task not in refs:
+            continue
+        title = (
+            f"{board.task}: ranked by AUROC on {headline_split(board)}; mean ± SD over "
+            f"{len(seeds)} seeds, below it the mean per-seed 95% bootstrap CI"
+        )
+        out.print(board_rich_table(title, format_table(board_table(board))))
+        for problem in board.problems:
+            err.print(Text("warning: ", style="yellow") + Text(problem))
+    out.print(
+        f"Entries written to {out_dir}/. Open the leaderboard: "
+        f"[bold]medfail leaderboard --dir {out_dir}[/]"
+    )
 
 
 def main() -> None:

@@ -1,0 +1,129 @@
+"""Baseline methods and the leaderboard entries they produce.
+
+``run(task, method, seeds, root)`` trains every model family the method has for the
+task's modality, scores each seed with :func:`benchmark.evaluate`, and writes one entry
+per family under ``root/<task>@<version>/<method>-<family>/`` (metadata, one report and
+predictions per seed, and the trained model file, which ``medfail evaluate --model``
+loads back).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from baselines import tabular
+from benchmark.errors import MedFailError
+from benchmark.evaluate import evaluate
+from benchmark.report import Report
+from benchmark.submissions import EntryMetadata, write_entry
+from benchmark.task import Task
+
+METHODS = ("erm", "reweight", "mixup")
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family a method trains: how to fit one seed and save the result."""
+
+    name: str
+    config: dict[str, Any]
+    fit_and_save: Callable[[Task, int, Path], Path]  # returns the saved model file
+
+
+def _mlp(method: str) -> Family:
+    config = tabular.MLPConfig()
+
+    def fit_and_save(task: Task, seed: int, folder: Path) -> Path:
+        model = tabular.train_mlp(task, method, seed, config)
+        path = folder / "model.safetensors"
+        tabular.save_mlp(model, str(path))
+        return path
+
+    return Family("mlp", tabular.config_dict(config), fit_and_save)
+
+
+def _gbm() -> Family:
+    config = tabular.GBMConfig()
+
+    def fit_and_save(task: Task, seed: int, folder: Path) -> Path:
+        import skops.io as sio
+
+        path = folder / "model.skops"
+        sio.dump(tabular.train_gbm(task, seed, config), path)
+        return path
+
+    return Family("gbm", tabular.config_dict(config), fit_and_save)
+
+
+def families(method: str, task: Task) -> list[Family]:
+    """The model families ``method`` trains on ``task`` (tabular: MLP; ERM adds boosting)."""
+    if method not in METHODS:
+        raise MedFailError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    if not task.spec.features.names:
+        raise MedFailError(f"{task.spec.ref}: baselines exist for tabular tasks only so far")
+    return [_mlp(method)] + ([_gbm()] if method == "erm" else [])
+
+
+FLAGS = {
+    "erm": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
+    "reweight": {"extra_data": False, "uses_group_labels": True, "uses_ood_val": False},
+    "mixup": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
+}
+
+
+def run(
+    task: Task,
+    method: str,
+    seeds: Sequence[int],
+    root: Path,
+    *,
+    n_boot: int = 1000,
+    overwrite: bool = False,
+    step: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Train, score and write one entry per model family; returns the entry folders."""
+    if not seeds:
+        raise MedFailError("give at least one seed")
+    from benchmark import __version__
+
+    written = []
+    for family in families(method, task):
+        entry = f"{method}-{family.name}"
+        reports: dict[int, Report] = {}
+        with tempfile.TemporaryDirectory(prefix="medfail-train-") as tmp:
+            files: dict[int, list[Path]] = {}
+            for seed in seeds:
+                folder = Path(tmp) / f"seed-{seed}"
+                folder.mkdir()
+                model_file = family.fit_and_save(task, seed, folder)
+                reports[seed] = evaluate(
+                    str(model_file), task, n_boot=n_boot, seeds={"train": seed}, name=entry
+                )
+                files[seed] = [model_file]
+                if step is not None:
+                    step(f"{entry} seed {seed}")
+            meta = EntryMetadata(
+                name=entry,
+                method=method,
+                model=f"tabular-{family.name}",
+                task=task.spec.ref,
+                task_content_sha256=task.manifest.content_sha256,
+                seeds=list(seeds),
+                selection_rule=tabular.SELECTION_RULE,
+                config=family.config,
+                flags=FLAGS[method],
+                submitted_by="MedFail baselines",
+                medfail_version=__version__,
+                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+            written.append(
+                write_entry(
+                    root, meta, reports, predictions=True, extra_files=files, overwrite=overwrite
+                )
+            )
+    return written

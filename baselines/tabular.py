@@ -1,0 +1,177 @@
+"""Tabular baselines: an MLP in torch (ERM, group reweighting, mixup) and gradient boosting.
+
+Every run is seeded (torch, numpy and the batch order) and selects its model the same
+way, recorded in :data:`SELECTION_RULE`; the full config is a plain dict that goes into
+the leaderboard entry's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
+from torch import nn
+from torch.nn import functional as F
+
+from benchmark.architectures import TabularMLP
+from benchmark.spec import GROUP_PREFIX
+from benchmark.task import Task
+
+SELECTION_RULE = (
+    "the epoch (MLP) or boosting iteration (gradient boosting) with the lowest "
+    "cross-entropy on the task's val split (in-distribution); no test split is used"
+)
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    hidden: tuple[int, ...] = (64, 64)
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    max_epochs: int = 100
+    patience: int = 15
+    mixup_alpha: float = 0.4  # used by mixup only: lambda ~ Beta(alpha, alpha)
+
+
+@dataclass(frozen=True)
+class GBMConfig:
+    learning_rate: float = 0.05
+    max_iter: int = 300
+    max_leaf_nodes: int = 15
+    l2_regularization: float = 1.0
+    n_iter_no_change: int = 20
+
+
+def config_dict(config: MLPConfig | GBMConfig) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+def group_weights(meta: pd.DataFrame) -> np.ndarray:
+    """Group-balanced weights: each intersection of the task's attributes gets equal total
+    weight, ``w_i = N / (G * n_g(i))`` (mean 1)."""
+    cols = [c for c in meta.columns if c.startswith(GROUP_PREFIX)]
+    key = meta[cols].astype(str).agg("|".join, axis=1)
+    counts = key.map(key.value_counts())
+    return (len(key) / (key.nunique() * counts)).to_numpy(dtype=np.float64)
+
+
+def _set_threads() -> None:
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+
+
+def train_mlp(task: Task, method: str, seed: int, config: MLPConfig = MLPConfig()) -> TabularMLP:
+    """Train the MLP with ``method`` in {erm, reweight, mixup}; returns the selected model."""
+    if method not in ("erm", "reweight", "mixup"):
+        raise ValueError(f"unknown MLP method {method!r}")
+    _set_threads()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    enc = task.encoding()
+    X, y, meta = task.split("train")
+    Xv, yv, _ = task.split("val")
+    x, yt = torch.tensor(enc(X)), torch.tensor(y)
+    xv, yvt = torch.tensor(enc(Xv)), torch.tensor(yv)
+    w = torch.tensor(group_weights(meta) if method == "reweight" else np.ones(len(y)))
+    model = TabularMLP(enc.width, len(task.spec.label.classes), config.hidden, config.dropout)
+    model.set_input_stats(x)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    best, best_state, waited = np.inf, None, 0
+    for _ in range(config.max_epochs):
+        model.train()
+        for idx in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
+            i = torch.as_tensor(idx)
+            opt.zero_grad()
+            loss = _loss(model, x[i], yt[i], w[i], method, config, rng)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(F.cross_entropy(model(xv), yvt))
+        if val_loss < best - 1e-6:
+            best, waited = val_loss, 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    return model.eval()
+
+
+def _loss(
+    model: TabularMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    method: str,
+    config: MLPConfig,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    if method != "mixup":
+        per = F.cross_entropy(model(x), y, reduction="none")
+        return (per * w).sum() / w.sum()
+    lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
+    perm = torch.as_tensor(rng.permutation(len(y)))
+    z = model.prepare(x)
+    logits = model.head(model.body(lam * z + (1 - lam) * z[perm]))
+    return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
+
+
+def train_gbm(task: Task, seed: int, config: GBMConfig = GBMConfig()) -> Pipeline:
+    """Histogram gradient boosting (ERM) on the raw features; categoricals ordinal-coded.
+
+    Early stopping watches the task's val split (``X_val``), never a test split.
+    """
+    f = task.spec.features
+    X, y, _ = task.split("train")
+    Xv, yv, _ = task.split("val")
+    coder = ColumnTransformer(
+        [
+            (
+                "categorical",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                list(f.categorical),
+            )
+        ],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+    gbm = HistGradientBoostingClassifier(
+        learning_rate=config.learning_rate,
+        max_iter=config.max_iter,
+        max_leaf_nodes=config.max_leaf_nodes,
+        l2_regularization=config.l2_regularization,
+        early_stopping=True,
+        n_iter_no_change=config.n_iter_no_change,
+        categorical_features=list(range(len(f.categorical))),
+        random_state=seed,
+    )
+    coder.fit(X)
+    gbm.fit(coder.transform(X), y, X_val=coder.transform(Xv), y_val=yv)
+    return Pipeline([("coder", coder), ("gbm", gbm)])
+
+
+def save_mlp(model: nn.Module, path: str) -> None:
+    """safetensors weights with the architecture and config in the metadata."""
+    import json
+
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    meta = {"medfail.arch": "tabular-mlp", "medfail.config": json.dumps(model.config)}
+    save_file(state, path, metadata=meta)

@@ -1,0 +1,67 @@
+"""The Streamlit leaderboard, run headless with AppTest against tmp submission folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.test_submissions import TASK, add_entry, make_report
+
+APP = Path(__file__).resolve().parent.parent / "leaderboard" / "app.py"
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and modification time (ns)."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def run_app(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("MEDFAIL_SUBMISSIONS", str(root))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_two_versions_two_tables_and_mixed_entry_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_entry(tmp_path, "sharp", auroc=0.9, ece=0.2)
+    add_entry(tmp_path, "calibrated", auroc=0.7, ece=0.02)
+    mixed = add_entry(tmp_path, "mixed")
+    make_report("tiny-task@2.0.0").save(mixed / "seed-0")
+    add_entry(tmp_path, "next", task="tiny-task@2.0.0")
+    before = snapshot(tmp_path)
+
+    at = run_app(tmp_path, monkeypatch)
+    assert [h.value for h in at.header] == [TASK, "tiny-task@2.0.0"]
+    tables = [d.value for d in at.dataframe]
+    assert [list(t["entry"]) for t in tables] == [["sharp", "calibrated"], ["next"]]
+    assert tables[0]["AUROC ↑"][0] == "0.900 ± 0.000 [0.870, 0.930]"
+    [error] = at.error
+    assert error.value.startswith("entry 'mixed' excluded: seed 0: report for task tiny-task@2.0.0")
+    assert any("never mixed" in m.value for m in at.markdown)
+
+    at.selectbox[0].select("calibration").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["entry"]) == ["calibrated", "sharp"]
+    assert snapshot(tmp_path) == before
+
+
+def test_empty_folder_shows_info(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_app(tmp_path, monkeypatch)
+    [info] = at.info
+    assert info.value == f"No submissions in {tmp_path} yet."
+    assert len(at.dataframe) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dir_argument_wins_over_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_entry(tmp_path / "subs", "only")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr("sys.argv", ["app.py", "--dir", str(tmp_path / "subs")])
+    at = run_app(tmp_path / "empty", monkeypatch)
+    assert list(at.dataframe[0].value["entry"]) == ["only"]

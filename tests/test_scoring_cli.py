@@ -1,0 +1,149 @@
+"""End to end through the CLI: baselines -> entries -> evaluate -> compare, on the tiny task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.hashing import sha256_file
+from benchmark.report import Report
+from benchmark.submissions import load_boards
+from benchmark.task import Task
+
+runner = CliRunner()
+
+
+def _ok(args: list[str]) -> str:
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def entries(tiny: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "subs"
+    _ok(
+        [
+            "baselines",
+            "run",
+            "--task",
+            "tiny-task",
+            "--method",
+            "erm",
+            "--seeds",
+            "0",
+            "1",
+            "--out",
+            str(root),
+            "--n-boot",
+            "50",
+        ]
+    )
+    return root
+
+
+def test_baselines_write_pinned_entries(entries: Path) -> None:
+    task = Task.load("tiny-task")
+    board_dir = entries / "tiny-task@1.0.0"
+    assert sorted(p.name for p in board_dir.iterdir() if not p.name.startswith(".")) == [
+        "erm-gbm",
+        "erm-mlp",
+    ]
+    for entry in ("erm-gbm", "erm-mlp"):
+        for seed in (0, 1):
+            folder = board_dir / entry / f"seed-{seed}"
+            report = Report.load(folder)
+            assert report.task.content_sha256 == task.manifest.content_sha256
+            assert report.task.spec_sha256 == task.spec.sha256()
+            model_file = next(folder.glob("model.*"))
+            assert report.model.sha256 == sha256_file(model_file)
+            assert report.model.hash_of == "file"
+            assert report.seeds["train"] == seed
+            assert report.bootstrap.n_boot == 50
+    (board,) = load_boards(entries)
+    assert board.problems == [] and len(board.entries) == 2
+
+
+def test_evaluate_reproduces_the_entry_and_saves_predictions(entries: Path, tmp_path: Path) -> None:
+    seed_dir = entries / "tiny-task@1.0.0" / "erm-mlp" / "seed-0"
+    out = tmp_path / "eval"
+    text = _ok(
+        [
+            "evaluate",
+            "--task",
+            "tiny-task@1.0.0",
+            "--model",
+            str(seed_dir / "model.safetensors"),
+            "--out",
+            str(out),
+            "--save-predictions",
+            "--n-boot",
+            "50",
+        ]
+    )
+    assert "report:" in text
+    fresh, stored = Report.load(out), Report.load(seed_dir)
+    # same task, model file, threshold rule and bootstrap seed: every number is identical
+    assert fresh.to_frame().equals(stored.to_frame())
+    assert fresh.threshold == stored.threshold
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert {
+        "sample_id",
+        "split",
+        "patient_id",
+        "y_true",
+        "proba_neg",
+        "proba_pos",
+        "score",
+        "group_sex",
+    } <= set(preds.columns)
+    for split in ("id_test", "ood_test"):
+        part = preds[preds["split"] == split]
+        ref = roc_auc_score(part["y_true"], part["score"])
+        assert fresh.metric("auroc", split, probe="performance").value == pytest.approx(
+            ref, abs=1e-12
+        )
+    raw = json.loads((out / "report.json").read_text())
+    assert raw["task"]["id"] == "tiny-task" and raw["model"]["sha256"]
+
+
+def test_compare_two_entries(entries: Path, tmp_path: Path) -> None:
+    board = entries / "tiny-task@1.0.0"
+    text = _ok(["compare", str(board / "erm-mlp" / "seed-0"), str(board / "erm-gbm" / "seed-0")])
+    assert "McNemar" in text and "auroc" in text
+
+
+def test_unknown_method_is_named(tiny: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["baselines", "run", "--task", "tiny-task", "--method", "magic", "--out", str(tmp_path)],
+    )
+    assert result.exit_code != 0
+    assert "unknown method 'magic'" in str(result.exception) + result.output
+
+
+def test_evaluate_unknown_model_kind_is_one_clear_error(tiny: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "model.pkl"
+    bad.write_bytes(b"not really")
+    result = runner.invoke(
+        app, ["evaluate", "--task", "tiny-task", "--model", str(bad), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code != 0
+    assert "pickle files are refused" in str(result.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_probability_columns_recompute_every_split(entries: Path) -> None:
+    preds = pd.read_parquet(
+        entries / "tiny-task@1.0.0" / "erm-gbm" / "seed-1" / "predictions.parquet"
+    )
+    probs = preds[["proba_neg", "proba_pos"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-9)
+    assert set(preds["split"]) == {"val", "id_test", "ood_test"}
