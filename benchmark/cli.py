@@ -321,6 +321,8 @@ def leaderboard_cmd(
         str(port),
         "--server.headless",
         "true",
+        "--browser.gatherUsageStats",
+        "false",
         "--",
         "--dir",
         str(root.resolve()),

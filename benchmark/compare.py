@@ -106,8 +106,19 @@ def compare(a: Report, b: Report) -> Comparison:
     level = a.bootstrap.level
     diffs, tests = [], []
     for split in [s for s in pa if s in pb and s != "val"]:
-        if not np.array_equal(pa[split].sample_id, pb[split].sample_id):
-            raise MedFailError(f"split {split}: the two reports scored different samples")
+        x, y = pa[split], pb[split]
+        same = (
+            np.array_equal(x.sample_id, y.sample_id)
+            and np.array_equal(x.y, y.y)
+            and np.array_equal(x.patient_id, y.patient_id)
+            and x.groups.keys() == y.groups.keys()
+            and all(np.array_equal(x.groups[k], y.groups[k]) for k in x.groups)
+        )
+        if not same:
+            raise MedFailError(
+                f"split {split}: the two prediction files disagree on the samples, labels, "
+                "patients or groups of the same task build"
+            )
         fa = _batch(pa[split], a.threshold.value, specificity, int(n_bins))
         fb = _batch(pb[split], b.threshold.value, specificity, int(n_bins))
         seed = split_seed(a.bootstrap.seed, split)

@@ -92,6 +92,8 @@ def evaluate(
     chosen = [make_probe(p) for p in (probes if probes is not None else spec.probes)]
     model = _model(model, task)
     info = model_info(model, name or type(model).__name__)
+    if name is not None:
+        info = info.model_copy(update={"name": name})
     missing = [(p.name, c) for p in chosen for c in p.requires if c not in info.capabilities]
     if missing:
         raise MedFailError(
@@ -151,6 +153,7 @@ def evaluate(
         probes=results,
         warnings=[w for r in results for w in r.warnings],
         timings=timings,
+        environment=environment(),
     )
     return report.with_predictions(to_frame(preds, list(spec.label.classes)))
 
@@ -158,6 +161,20 @@ def evaluate(
 def _done(step: Callable[[str], None] | None, what: str) -> None:
     if step is not None:
         step(what)
+
+
+def environment() -> dict[str, str]:
+    """Python and the versions of the packages that shape the numbers."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    env = {"python": platform.python_version()}
+    for pkg in ("medfail", "numpy", "scipy", "scikit-learn", "torch", "pandas", "pyarrow"):
+        try:
+            env[pkg] = version(pkg)
+        except PackageNotFoundError:
+            env[pkg] = "not installed"
+    return env
 
 
 def _version() -> str:

@@ -8,6 +8,7 @@ attributes) let anyone recompute every number in a report.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def to_frame(preds: dict[str, SplitPredictions], classes: list[str]) -> pd.DataF
             "sample_id": p.sample_id,
             "split": split,
             "patient_id": p.patient_id,
-            "site": p.site if p.site is not None else None,
+            "site": p.site,
             "y_true": p.y,
         }
         cols.update({f"proba_{c}": p.proba[:, i] for i, c in enumerate(classes)})
@@ -144,8 +145,10 @@ def from_frame(df: pd.DataFrame, classes: list[str]) -> dict[str, SplitPredictio
     return out
 
 
-def write_predictions(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet (zstd), written atomically."""
+def write_predictions(frame: pd.DataFrame, path: Path) -> str:
+    """Parquet (zstd), written atomically; returns the file's sha256."""
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    data = sink.getvalue().to_pybytes()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from benchmark.errors import MedFailError
 from benchmark.fsutil import atomic_write_text
+from benchmark.hashing import sha256_file
 from benchmark.model import ModelInfo
 
 REPORT_FILE = "report.json"
@@ -113,6 +114,12 @@ class Report(_Strict):
     probes: list[ProbeResult]
     warnings: list[str] = []
     timings: dict[str, float] = Field(description="seconds per stage")
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="python and key package versions that scored it"
+    )
+    predictions_sha256: str | None = Field(
+        default=None, description="sha256 of the predictions.parquet saved with this report"
+    )
 
     _predictions: pd.DataFrame | None = PrivateAttr(default=None)
 
@@ -155,32 +162,57 @@ class Report(_Strict):
         return pd.DataFrame(rows, columns=list(MetricResult.model_fields))
 
     def save(self, folder: str | Path, *, predictions: bool = False) -> Path:
-        """Write ``report.json`` (and ``predictions.parquet`` if asked) atomically."""
+        """Write ``report.json`` (and ``predictions.parquet`` if asked) atomically.
+
+        The report records the predictions file's sha256, so :meth:`load` attaches only the
+        file written with it; a report saved without predictions attaches none.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        report = self.model_copy(update={"predictions_sha256": None})
         if predictions:
             if self._predictions is None:
                 raise MedFailError("this report kept no predictions to save")
             from benchmark.predictions import write_predictions
 
-            write_predictions(self._predictions, folder / PREDICTIONS_FILE)
+            digest = write_predictions(self._predictions, folder / PREDICTIONS_FILE)
+            report = self.model_copy(update={"predictions_sha256": digest})
         path = folder / REPORT_FILE
-        atomic_write_text(path, self.model_dump_json(indent=1) + "\n")
+        atomic_write_text(path, report.model_dump_json(indent=1) + "\n")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Report:
-        """Read a report JSON (a folder means its ``report.json``; predictions come along)."""
+        """Read a report JSON (a folder means its ``report.json``) and, if the report names
+        one, its predictions file, checked against the recorded sha256."""
         path = Path(path)
         if path.is_dir():
             path = path / REPORT_FILE
         try:
-            report = cls.model_validate_json(path.read_bytes())
+            raw = path.read_bytes()
         except FileNotFoundError as e:
             raise MedFailError(f"no report at {path}") from e
+        try:
+            report = cls.model_validate_json(raw)
         except ValueError as e:
-            raise MedFailError(f"{path}: not a valid MedFail report: {e}") from e
+            first = str(e).splitlines()
+            detail = first[1] if len(first) > 1 else first[0]
+            raise MedFailError(f"{path}: not a valid MedFail report ({detail.strip()})") from e
+        if report.schema_version != SCHEMA_VERSION:
+            raise MedFailError(
+                f"{path}: report schema {report.schema_version}; MedFail reads {SCHEMA_VERSION}"
+            )
         preds = path.parent / PREDICTIONS_FILE
-        if preds.is_file():
-            report._predictions = pd.read_parquet(preds)
+        if report.predictions_sha256 is not None:
+            if not preds.is_file():
+                raise MedFailError(f"{path}: its predictions file {preds} is missing")
+            if sha256_file(preds) != report.predictions_sha256:
+                raise MedFailError(
+                    f"{preds} does not belong to {path}: its sha256 differs from the one the "
+                    "report recorded (stale or edited)"
+                )
+            try:
+                report._predictions = pd.read_parquet(preds)
+            except Exception as e:  # pyarrow raises several types for a corrupt file
+                raise MedFailError(f"{preds}: cannot read the predictions: {e}") from e
         return report

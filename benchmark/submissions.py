@@ -13,9 +13,11 @@ named in :attr:`Board.problems`; reading never writes and never crashes on a bad
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from benchmark.errors import MedFailError
 from benchmark.fsutil import atomic_write_text, replace_dir, staging
+from benchmark.registry import resolve
 from benchmark.report import PREDICTIONS_FILE, REPORT_FILE, MetricResult, Report
 from benchmark.spec import SHA256, format_validation_error, is_valid_ref, parse_yaml, version_key
 
@@ -141,7 +144,16 @@ def _report_problems(metadata: EntryMetadata, reports: dict[int, Report]) -> lis
         problems.append(f"metadata lists seed(s) {missing} without a report")
     if extra:
         problems.append(f"report(s) for seed(s) {extra} not in the metadata seeds {metadata.seeds}")
+    protocols = {protocol(r) for r in reports.values()}
+    if len(protocols) > 1:
+        problems.append(
+            "its seeds were scored under different protocols (bootstrap settings, threshold "
+            "rule or probe configs differ)"
+        )
     for seed, report in sorted(reports.items()):
+        trained = report.seeds.get("train")
+        if trained is not None and trained != seed:
+            problems.append(f"seed folder {seed} holds a report of training seed {trained}")
         if report.task.ref != metadata.task:
             problems.append(f"seed {seed}: report for task {report.task.ref}, not {metadata.task}")
         elif report.task.content_sha256 != metadata.task_content_sha256:
@@ -245,23 +257,53 @@ def _load_entry(folder: Path, ref: str) -> Entry:
     return Entry(metadata, reports, folder)
 
 
-def _agree_on_digest(entries: list[Entry]) -> tuple[str | None, list[Entry], list[str]]:
-    """The digest most entries agree on, the entries that have it, and the exclusions."""
-    ranked = Counter(e.metadata.task_content_sha256 for e in entries).most_common()
+def protocol(report: Report) -> str:
+    """What must match for two reports to be ranked together: the bootstrap settings, the
+    threshold rule and every probe's name and config (canonical JSON)."""
+    return json.dumps(
+        {
+            "bootstrap": report.bootstrap.model_dump(),
+            "threshold_rule": report.threshold.rule,
+            "probes": {p.name: p.config for p in report.probes},
+        },
+        sort_keys=True,
+    )
+
+
+def _pinned_digest(ref: str) -> str | None:
+    """The released pin of ``ref`` when this installation knows the task, else None."""
+    try:
+        spec = resolve(ref).spec
+    except MedFailError:
+        return None
+    return spec.manifest_sha256
+
+
+def _agree(
+    entries: list[Entry], key: Callable[[Entry], str], what: str, reference: str | None = None
+) -> tuple[str | None, list[Entry], list[str]]:
+    """The value of ``key`` the board ranks under (``reference`` if given, else the one most
+    entries share), the entries that have it, and the exclusions."""
+    ranked = Counter(key(e) for e in entries).most_common()
     if not ranked:
-        return None, [], []
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        reason = f"entries disagree on the task content sha256 ({len(ranked)} digests, no majority)"
-        return None, [], [f"entry {e.metadata.name!r} excluded: {reason}" for e in entries]
-    digest = ranked[0][0]
-    kept = [e for e in entries if e.metadata.task_content_sha256 == digest]
+        return reference, [], []
+    if reference is None:
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            reason = f"entries disagree on the {what} ({len(ranked)} variants, no majority)"
+            return None, [], [f"entry {e.metadata.name!r} excluded: {reason}" for e in entries]
+        reference = ranked[0][0]
+    kept = [e for e in entries if key(e) == reference]
     problems = [
-        f"entry {e.metadata.name!r} excluded: task content sha256 "
-        f"{_short(e.metadata.task_content_sha256)} differs from the board's {_short(digest)}"
+        f"entry {e.metadata.name!r} excluded: its {what} differs from the board's"
+        + (f" ({_short(key(e))} vs {_short(reference)})" if what == "task content sha256" else "")
         for e in entries
-        if e.metadata.task_content_sha256 != digest
+        if key(e) != reference
     ]
-    return digest, kept, problems
+    return reference, kept, problems
+
+
+def _entry_protocol(entry: Entry) -> str:
+    return protocol(next(iter(entry.reports.values())))
 
 
 def _load_board(folder: Path) -> Board:
@@ -277,8 +319,14 @@ def _load_board(folder: Path) -> Board:
             entries.append(_load_entry(child, ref))
         except (MedFailError, OSError, ValueError) as e:
             problems.append(f"entry {child.name!r} excluded: {e}")
-    digest, kept, excluded = _agree_on_digest(entries)
-    return Board(ref, digest, kept, problems + excluded, folder)
+    digest, kept, excluded = _agree(
+        entries,
+        lambda e: e.metadata.task_content_sha256,
+        "task content sha256",
+        _pinned_digest(ref),
+    )
+    _, kept, excluded_protocol = _agree(kept, _entry_protocol, "scoring protocol")
+    return Board(ref, digest, kept, problems + excluded + excluded_protocol, folder)
 
 
 def _board_key(board: Board) -> tuple[int, str, tuple[int, ...]]:

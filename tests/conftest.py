@@ -11,6 +11,7 @@ import pytest
 
 from benchmark.cache import ENV_CACHE
 from benchmark.registry import ENV_TASKS_PATH
+from benchmark.task import Task
 
 TINY_SPEC = """\
 id: tiny-task
@@ -107,3 +108,14 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = write_tiny_task(root)
     monkeypatch.setenv(ENV_TASKS_PATH, str(root))
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory: pytest.TempPathFactory) -> Task:
+    """The tiny task, built once per test module (a loaded Task reads only its own folder)."""
+    root = tmp_path_factory.mktemp("tiny-tasks")
+    write_tiny_task(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_CACHE, str(tmp_path_factory.mktemp("tiny-cache")))
+        mp.setenv(ENV_TASKS_PATH, str(root))
+        return Task.load("tiny-task", build=True)

@@ -123,5 +123,24 @@ def test_compare_refuses_what_it_cannot_pair(tiny: Path, reports: tuple[Report, 
     frame = b.predictions.copy()
     frame.loc[frame["split"] == "id_test", "sample_id"] = frame["sample_id"] + "x"
     renamed = b.model_copy().with_predictions(frame)
-    with pytest.raises(MedFailError, match="scored different samples"):
+    with pytest.raises(MedFailError, match="disagree on the samples"):
         compare(a, renamed)
+
+
+def test_compare_refuses_edited_labels_and_stale_prediction_files(
+    tmp_path: Path, reports: tuple[Report, Report]
+) -> None:
+    a, b = reports
+    frame = a.predictions.copy()
+    frame["y_true"] = (frame["score"] > 0.3).astype("int64")
+    with pytest.raises(MedFailError, match="disagree on the samples, labels"):
+        compare(a.model_copy().with_predictions(frame), b)
+    a.save(tmp_path / "a", predictions=True)
+    b.save(tmp_path / "a-stale", predictions=True)
+    (tmp_path / "a" / "predictions.parquet").write_bytes(
+        (tmp_path / "a-stale" / "predictions.parquet").read_bytes()
+    )
+    with pytest.raises(MedFailError, match="does not belong to"):
+        Report.load(tmp_path / "a")
+    b.save(tmp_path / "a")  # a report saved without predictions attaches none
+    assert Report.load(tmp_path / "a").predictions is None

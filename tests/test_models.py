@@ -29,17 +29,14 @@ from sklearn.preprocessing import FunctionTransformer
 
 from baselines.tabular import GBMConfig, save_mlp, train_gbm
 from benchmark.architectures import TabularMLP
-from benchmark.cache import ENV_CACHE
 from benchmark.errors import MedFailError
 from benchmark.evaluate import evaluate
 from benchmark.features import TabularEncoding
 from benchmark.model import SklearnClassifier, as_model, capabilities, weights_sha256
 from benchmark.model_files import ModelLoadError, load_model
 from benchmark.probes import Probe, ScoringContext
-from benchmark.registry import ENV_TASKS_PATH
 from benchmark.report import ProbeResult
 from benchmark.task import Task
-from tests.conftest import write_tiny_task
 
 SPLITS = ("train", "val", "id_test", "ood_test")
 #: torch >= 2.10 deprecates torch.jit; the torchscript adapter is still supported
@@ -50,14 +47,8 @@ JIT_DEPRECATED = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprec
 
 
 @pytest.fixture(scope="module")
-def task(tmp_path_factory: pytest.TempPathFactory) -> Task:
-    """The tiny task, built once for this module (a Task reads only its own folder)."""
-    root = tmp_path_factory.mktemp("models-tasks")
-    write_tiny_task(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_CACHE, str(tmp_path_factory.mktemp("models-cache")))
-        mp.setenv(ENV_TASKS_PATH, str(root))
-        return Task.load("tiny-task", build=True)
+def task(tiny_task: Task) -> Task:
+    return tiny_task
 
 
 def make_mlp(task: Task, hidden: tuple[int, ...] = (8,), seed: int = 0) -> TabularMLP:

@@ -8,28 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cache import ENV_CACHE
 from benchmark.errors import MedFailError, PredictionError
 from benchmark.evaluate import evaluate, predict
 from benchmark.model_files import ModelLoadError, load_model
 from benchmark.predictions import check_proba, from_frame, to_frame, write_predictions
-from benchmark.registry import ENV_TASKS_PATH
 from benchmark.task import Task
-from tests.conftest import write_tiny_task
 
 SPLITS = ("val", "id_test", "ood_test")
 CLASSES = ["neg", "pos"]
 
 
 @pytest.fixture(scope="module")
-def task(tmp_path_factory: pytest.TempPathFactory) -> Task:
-    """The tiny task, built once for this module (a Task reads only its own folder)."""
-    root = tmp_path_factory.mktemp("predictions-tasks")
-    write_tiny_task(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_CACHE, str(tmp_path_factory.mktemp("predictions-cache")))
-        mp.setenv(ENV_TASKS_PATH, str(root))
-        return Task.load("tiny-task", build=True)
+def task(tiny_task: Task) -> Task:
+    return tiny_task
 
 
 def good_proba(X: pd.DataFrame) -> np.ndarray:

@@ -180,7 +180,9 @@ def test_board_excludes_entries_of_another_version_or_build(tmp_path: Path) -> N
     assert board.problems[0].startswith(
         "entry 'swapped' excluded: seed 1: report for task tiny-task@2.0.0"
     )
-    assert board.problems[1].startswith("entry 'other-build' excluded: task content sha256 bbbb")
+    assert board.problems[1].startswith(
+        "entry 'other-build' excluded: its task content sha256 differs from the board's (bbbb"
+    )
     assert list(board_table(board)["entry"]) == ["good-b", "good-a"]
     assert [e.metadata.name for e in boards[1].entries] == ["good-v2"]
 
@@ -277,7 +279,11 @@ def test_missing_values_rank_last(tmp_path: Path) -> None:
     add_entry(tmp_path, "scored", auroc=0.6)
     folder = add_entry(tmp_path, "unscored", auroc=0.9)
     report = make_report()
-    no_auroc = report.model_copy(update={"probes": report.probes[1:]})
+    perf = report.probes[0]
+    undefined = [m.model_copy(update={"value": None, "reason": "undefined"}) for m in perf.metrics]
+    no_auroc = report.model_copy(
+        update={"probes": [perf.model_copy(update={"metrics": undefined}), *report.probes[1:]]}
+    )
     no_auroc.save(folder / "seed-0")
     table = board_table(board_of(tmp_path))
     assert list(table["entry"]) == ["scored", "unscored"]
@@ -372,3 +378,29 @@ def test_metadata_validation(field: str, value: object, message: str) -> None:
     data = make_metadata("ok").model_dump() | {field: value}
     with pytest.raises(ValueError, match=message):
         EntryMetadata.model_validate(data)
+
+
+def test_entries_scored_under_another_protocol_are_excluded(tmp_path: Path) -> None:
+    add_entry(tmp_path, "standard", auroc=0.8)
+    odd = add_entry(tmp_path, "few-resamples", auroc=0.95)
+    other = make_report()
+    boot = other.bootstrap.model_copy(update={"n_boot": 20})
+    for seed in (0, 1):
+        other.model_copy(update={"bootstrap": boot}).save(odd / f"seed-{seed}")
+    add_entry(tmp_path, "also-standard", auroc=0.7)
+    board = board_of(tmp_path)
+    assert [e.metadata.name for e in board.entries] == ["also-standard", "standard"]
+    assert board.problems == [
+        "entry 'few-resamples' excluded: its scoring protocol differs from the board's"
+    ]
+
+
+def test_seeds_of_one_entry_must_share_a_protocol(tmp_path: Path) -> None:
+    odd = add_entry(tmp_path, "mixed", auroc=0.95)
+    other = make_report()
+    other.model_copy(update={"bootstrap": other.bootstrap.model_copy(update={"level": 0.5})}).save(
+        odd / "seed-1"
+    )
+    board = board_of(tmp_path)
+    assert board.entries == []
+    assert "different protocols" in board.problems[0]
