@@ -1,5 +1,7 @@
-"""Baseline models and mitigations (ERM, reweighting, mixup, ...).
+"""Baseline models and mitigations, each compared with ERM under the same seeds.
 
-Empty until the scorer lands (issue 4): this package holds the training code that turns
-a :class:`benchmark.Task` into a model, never task data.
+``baselines.tabular`` trains the tabular models (an MLP for ``erm``, ``reweight`` and
+``mixup``; gradient boosting for ``erm``); ``baselines.methods.run`` trains, scores and
+writes one leaderboard entry per model family. This package holds training code only,
+never task data.
 """

@@ -20,7 +20,7 @@ from baselines import tabular
 from benchmark.errors import MedFailError
 from benchmark.evaluate import evaluate
 from benchmark.report import Report
-from benchmark.submissions import EntryMetadata, write_entry
+from benchmark.submissions import EntryMetadata, entry_dir, write_entry
 from benchmark.task import Task
 
 METHODS = ("erm", "reweight", "mixup")
@@ -91,8 +91,19 @@ def run(
         raise MedFailError("give at least one seed")
     from benchmark import __version__
 
+    todo = families(method, task)
+    existing = [
+        p
+        for p in (entry_dir(root, task.spec.ref, f"{method}-{f.name}") for f in todo)
+        if p.exists()
+    ]
+    if existing and not overwrite:  # refuse before training anything: no partial entry sets
+        raise MedFailError(
+            f"entries exist: {', '.join(map(str, existing))}; overwrite them explicitly "
+            "(--overwrite)"
+        )
     written = []
-    for family in families(method, task):
+    for family in todo:
         entry = f"{method}-{family.name}"
         reports: dict[int, Report] = {}
         with tempfile.TemporaryDirectory(prefix="medfail-train-") as tmp:

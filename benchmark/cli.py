@@ -5,6 +5,7 @@ Errors print as one line per problem; ``medfail --debug ...`` shows the tracebac
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -235,6 +236,8 @@ def evaluate_cmd(
     resolved = _resolve(task)
     _build(resolved)
     loaded = Task.load(resolved.spec.ref)
+    probes = list(dict.fromkeys(probes or []))
+    _check_writable(out_dir)  # a bad --out fails before the scoring, and creates nothing
     n_probes = len(probes or resolved.spec.probes)
     with _progress(f"scoring on {resolved.spec.ref}", n_probes + 2) as step:
         report = evaluate(model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step)
@@ -292,11 +295,20 @@ def baselines_run(
         out.print(f"entry written: {p}")
 
 
+def _check_writable(folder: Path) -> None:
+    """``folder`` is, or could be created as, a writable directory (nothing is created)."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise MedFailError(f"cannot write to {folder}: {probe} is not a writable folder")
+
+
 def _seed_list(seeds: list[int], extra: list[str]) -> list[int]:
     """``--seeds 0 1 2``: click keeps one value per flag; the rest arrive as extra args."""
-    bad = [a for a in extra if not a.lstrip("-").isdigit()]
+    bad = [a for a in extra if not a.isdigit()] + [str(s) for s in seeds if s < 0]
     if bad:
-        raise typer.BadParameter(f"unexpected arguments {bad}; seeds are integers")
+        raise MedFailError(f"seeds are non-negative integers; got {' '.join(bad)}")
     return list(dict.fromkeys([*seeds, *map(int, extra)]))
 
 
@@ -331,14 +343,16 @@ def leaderboard_cmd(
     sys.exit(subprocess.call(cmd))
 
 
-@app.command("demo")
+@app.command("demo", context_settings={"allow_extra_args": True})
 def demo(
+    ctx: typer.Context,
     out_dir: Path = typer.Option(DEFAULT_RESULTS, "--out", help="Where entries are written."),
-    seeds: list[int] = typer.Option([0, 1, 2], "--seed", help="Training seeds (repeat)."),
+    seeds: list[int] = typer.Option([0, 1, 2], "--seeds", help="Training seeds: --seeds 0 1 2"),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
 ) -> None:
     """The main job, offline: build every embedded task, train the baselines on 3 seeds,
     score them, write entries and print a ranked table per task."""
+    seeds = _seed_list(seeds, ctx.args)
     from baselines.methods import METHODS, families, run
     from benchmark.render import board_rich_table
     from benchmark.submissions import board_table, format_table, headline_split, load_boards

@@ -251,11 +251,10 @@ def _load_predictions(path: Path, arch: str | None, task: Task, info: dict) -> M
     classes = task.spec.label.classes
     wanted = [f"proba_{c}" for c in classes]
     if all(c in df.columns for c in wanted):
-        table = df[wanted].astype(np.float64)
+        table = pd.DataFrame({c: _numeric(df, f"proba_{c}", path) for c in classes})
     elif "score" in df.columns and len(classes) == 2:
-        pos = 1  # a binary task's positive class is classes[1]
-        score = pd.to_numeric(df["score"], errors="coerce").astype(np.float64)
-        table = pd.DataFrame({c: score if i == pos else 1 - score for i, c in enumerate(classes)})
+        score = _numeric(df, "score", path)  # P(classes[1]), the positive class
+        table = pd.DataFrame({classes[0]: 1 - score, classes[1]: score})
     else:
         raise ModelLoadError(
             f"{path}: expected columns {wanted} (or score, for a binary task); "
@@ -269,15 +268,28 @@ def _load_predictions(path: Path, arch: str | None, task: Task, info: dict) -> M
     return PredictionsFile(table, info=ModelInfo(**info))
 
 
+def _numeric(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A column as float64; a value that is not a number is an error naming its sample."""
+    values = pd.to_numeric(df[column], errors="coerce").astype(np.float64)
+    bad = values.isna() & df[column].notna()
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise ModelLoadError(
+            f"{path}: column {column} of sample {str(df['sample_id'].iloc[i])!r} is "
+            f"{df[column].iloc[i]!r}, not a number"
+        )
+    return values
+
+
 def _load_python(target: str, task: Task) -> Model:
     module_name, _, attr = target.partition(":")
     if not attr:
         raise ModelLoadError(f"python model spec needs MODULE:ATTR, got {target!r}")
     try:
         obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ModelLoadError(f"cannot import {target}: {e}") from e
-    if inspect.isclass(obj) or inspect.isfunction(obj):
-        obj = obj()  # a factory
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            obj = obj()  # a factory, called without arguments
+    except Exception as e:  # user code: any error it raises is reported, not a crash
+        raise ModelLoadError(f"cannot load {target}: {type(e).__name__}: {e}") from e
     encode = _encoder(task) if isinstance(obj, torch.nn.Module) else None
     return as_model(obj, encode=encode, name=target)

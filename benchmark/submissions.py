@@ -178,6 +178,11 @@ def _check_extra_files(reports: dict[int, Report], extra_files: dict[int, list[P
                 raise MedFailError(f"seed {seed}: extra file name {path.name!r} is taken")
 
 
+def entry_dir(root: Path, task: str, name: str) -> Path:
+    """Where the entry ``name`` of ``task`` (ID@VERSION) lives under ``root``."""
+    return Path(root) / task / name
+
+
 def write_entry(
     root: Path,
     metadata: EntryMetadata,
@@ -202,7 +207,7 @@ def write_entry(
     final = Path(root) / metadata.task / metadata.name
     with staging(final) as tmp:
         if final.exists() and not overwrite:
-            raise MedFailError(f"entry {final} exists; pass overwrite=True to replace it")
+            raise MedFailError(f"entry {final} exists; overwrite it explicitly (--overwrite)")
         text = yaml.safe_dump(metadata.model_dump(mode="json"), sort_keys=False)
         atomic_write_text(tmp / METADATA_FILE, text)
         for seed, report in sorted(reports.items()):

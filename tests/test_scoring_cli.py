@@ -147,3 +147,47 @@ def test_probability_columns_recompute_every_split(entries: Path) -> None:
     probs = preds[["proba_neg", "proba_pos"]].to_numpy()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-9)
     assert set(preds["split"]) == {"val", "id_test", "ood_test"}
+
+
+def test_rerun_is_refused_before_any_training(entries: Path) -> None:
+    board = entries / "tiny-task@1.0.0"
+    before = {p: p.stat().st_mtime_ns for p in board.rglob("*") if p.is_file()}
+    result = runner.invoke(
+        app,
+        [
+            "baselines",
+            "run",
+            "--task",
+            "tiny-task",
+            "--method",
+            "erm",
+            "--seeds",
+            "0",
+            "--out",
+            str(entries),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "overwrite them explicitly (--overwrite)" in str(result.exception)
+    assert {p: p.stat().st_mtime_ns for p in board.rglob("*") if p.is_file()} == before
+
+
+def test_negative_or_non_integer_seeds_are_one_clear_error(tiny: Path, tmp_path: Path) -> None:
+    for seeds in (["-1"], ["0", "x"]):
+        result = runner.invoke(
+            app,
+            [
+                "baselines",
+                "run",
+                "--task",
+                "tiny-task",
+                "--method",
+                "erm",
+                "--seeds",
+                *seeds,
+                "--out",
+                str(tmp_path),
+            ],
+        )
+        assert result.exit_code != 0
+        assert "seeds are non-negative integers" in str(result.exception)

@@ -332,7 +332,7 @@ def test_empty_board_table_has_columns(tmp_path: Path) -> None:
 
 def test_overwrite_is_explicit_and_leaves_no_debris(tmp_path: Path) -> None:
     folder = add_entry(tmp_path, "entry", auroc=0.7)
-    with pytest.raises(MedFailError, match="exists; pass overwrite=True"):
+    with pytest.raises(MedFailError, match="exists; overwrite it explicitly"):
         add_entry(tmp_path, "entry", auroc=0.9)
     assert Report.load(folder / "seed-0").metric("auroc", "ood_test").value == 0.7
     reports = {0: make_report(auroc=0.9)}
