@@ -34,7 +34,8 @@ METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
         (
             "ece_equal_width",
             "ECE = sum_b (n_b/N) |mean(y)_b - mean(p)_b| over 15 bins of width 1/15 on [0, 1], "
-            "binned as sklearn calibration_curve(strategy='uniform'); calibration of p.",
+            "binned as sklearn calibration_curve(strategy='uniform'); calibration of p. The "
+            "plug-in ECE is biased upward, so its percentile CI can lie above the estimate.",
         ),
         (
             "ece_equal_mass",
@@ -93,7 +94,7 @@ METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
             "(m_ID - m_OOD) / m_ID for each performance metric m (id_test vs ood_test); 0 is "
             "no drop, positive is a drop. Splits are resampled independently.",
         ),
-        ("drop_<m>", "m_OOD - m_ID, the absolute change."),
+        ("ood_minus_id_<m>", "m_OOD - m_ID, the absolute change (negative is a drop)."),
     ],
     "corruption": [("mce", "Mean corruption error relative to ERM on the same task.")],
     "adversarial": [("robust_accuracy", "Per-example worst case over all attacks run, per eps.")],

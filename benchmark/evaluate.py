@@ -23,7 +23,7 @@ from benchmark.metrics import choose_threshold
 from benchmark.model import Model, as_model, model_info
 from benchmark.model_files import load_model
 from benchmark.predictions import SplitPredictions, predict_split, to_frame
-from benchmark.probes import Probe, ScoringContext, make_probe
+from benchmark.probes import PROBES, Probe, ScoringContext, make_probe
 from benchmark.report import BootstrapInfo, Report, TaskInfo, ThresholdInfo
 from benchmark.task import Task
 
@@ -89,7 +89,18 @@ def evaluate(
         )
     if n_boot < 1 or not 0 < level < 1:
         raise MedFailError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot}, {level}")
-    chosen = [make_probe(p) for p in (probes if probes is not None else spec.probes)]
+    notes = []
+    if probes is None:  # the task's probes; those a later MedFail brings are noted, not run
+        probes = [p for p in spec.probes if p in PROBES]
+        notes = [
+            f"the task lists probe {p!r}, which this MedFail version does not have; not run"
+            for p in spec.probes
+            if p not in PROBES
+        ]
+    chosen: list[Probe] = []
+    for probe in map(make_probe, probes):  # a probe named twice runs once
+        if probe.name not in {c.name for c in chosen}:
+            chosen.append(probe)
     model = _model(model, task)
     info = model_info(model, name or type(model).__name__)
     if name is not None:
@@ -151,7 +162,7 @@ def evaluate(
         threshold=ThresholdInfo(rule=spec.threshold.rule, value=threshold),
         splits={s: len(p) for s, p in preds.items()},
         probes=results,
-        warnings=[w for r in results for w in r.warnings],
+        warnings=notes + [w for r in results for w in r.warnings],
         timings=timings,
         environment=environment(),
     )

@@ -96,6 +96,19 @@ def youden_threshold(ranked: RankedScores, w: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(j).all(axis=1), np.nan, threshold)
 
 
+def specificity_threshold(ranked: RankedScores, w: np.ndarray, specificity: float) -> np.ndarray:
+    """The lowest score whose specificity (1 - FPR) is >= the target; NaN if none or a class
+    is empty (the ``fixed_specificity`` rule, as :func:`choose_threshold` applies it)."""
+    tp, fp, n_pos, n_neg = _descending_rates(ranked, w)
+    if tp.shape[1] == 0:
+        return np.full(len(tp), np.nan)
+    ok = (1 - ratio(fp, n_neg)) >= specificity
+    ok &= np.diff(tp + fp, axis=1, prepend=0.0) != 0  # a score with no weight is no threshold
+    ok &= ~np.isnan(ratio(tp, n_pos))
+    last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)  # the lowest qualifying score
+    return np.where(ok.any(axis=1), ranked.levels[::-1][last], np.nan)
+
+
 def brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted mean of (p - y)^2; NaN for an empty sample."""
     sq = (np.asarray(p, dtype=np.float64) - (np.asarray(y) == 1)) ** 2

@@ -74,11 +74,11 @@ def report_tables(report: Report) -> list[Table]:
             if m.group is not None and m.metric == "accuracy":
                 sizes.setdefault(m.attribute, {}).setdefault(m.group, {})[m.split] = m.n
         for attr, groups in sizes.items():
-            text = "; ".join(
-                f"{g}: " + ", ".join(f"{n}" for n in by_split.values())
-                for g, by_split in groups.items()
-            )
-            fair.add_row(attr, "n per group", text, *[""] * (len(splits) - 1))
+            cells = [
+                "; ".join(f"{g}: {by_split.get(s, 0)}" for g, by_split in groups.items())
+                for s in splits
+            ]
+            fair.add_row(attr, "n per group", *cells)
         tables.append(fair)
     return tables
 

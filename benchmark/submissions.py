@@ -121,7 +121,7 @@ HEADLINES: dict[str, Headline] = {
     "fairness": Headline("worst-group AUROC", "fairness", "worst_group_auroc", "higher", "min"),
     "fairness_gap": Headline("EOD sum", "fairness", "eod_sum", "lower", "max"),
     "shift": Headline(
-        "AUROC drop ID→OOD", "shift", "shift_robustness_auroc", "lower", None, "ood_test"
+        "AUROC relative drop ID→OOD", "shift", "shift_robustness_auroc", "lower", None, "ood_test"
     ),
 }
 

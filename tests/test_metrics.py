@@ -86,3 +86,25 @@ def test_threshold_rules_on_val() -> None:
     assert metrics.choose_threshold("fixed", y, p, specificity=None, value=0.3) == 0.3
     with pytest.raises(MedFailError, match="only one class"):
         metrics.choose_threshold("youden", np.zeros(4), p[:4], specificity=None, value=None)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), ties=st.booleans(), target=st.sampled_from([0.5, 0.8, 0.9]))
+def test_specificity_threshold_is_the_val_rule_applied_to_the_scored_rows(
+    seed: int, ties: bool, target: float
+) -> None:
+    y, p = _data(seed, 80, ties)
+    y[0], y[1] = 0, 1
+    ranked = metrics.RankedScores(y, p)
+    got = metrics.specificity_threshold(ranked, np.ones((1, len(y))), target)[0]
+    ref = metrics.choose_threshold("fixed_specificity", y, p, specificity=target, value=None)
+    assert got == ref
+    # with replicate weights it equals the rule applied to the expanded sample
+    w = np.random.default_rng(seed).integers(0, 3, (2, len(y)))
+    w[:, :2] = 1
+    for i in range(2):
+        rows = np.repeat(np.arange(len(y)), w[i])
+        expected = metrics.choose_threshold(
+            "fixed_specificity", y[rows], p[rows], specificity=target, value=None
+        )
+        assert metrics.specificity_threshold(ranked, w[i : i + 1], target)[0] == expected

@@ -497,11 +497,11 @@ def test_python_torch_factory_gets_the_encoding(task: Task, user_module: str) ->
 def test_python_spec_errors(task: Task, user_module: str) -> None:
     with pytest.raises(ModelLoadError, match="MODULE:ATTR"):
         load_model(f"python:{user_module}", task)
-    with pytest.raises(ModelLoadError, match="cannot load .*AttributeError"):
+    with pytest.raises(ModelLoadError, match=r"cannot load .*AttributeError"):
         load_model(f"python:{user_module}:missing", task)
-    with pytest.raises(ModelLoadError, match="cannot load .*ModuleNotFoundError"):
+    with pytest.raises(ModelLoadError, match=r"cannot load .*ModuleNotFoundError"):
         load_model("python:no_such_module_medfail:x", task)
-    with pytest.raises(ModelLoadError, match="cannot load .*TypeError"):
+    with pytest.raises(ModelLoadError, match=r"cannot load .*TypeError"):
         load_model("python:collections:namedtuple", task)  # a factory that needs arguments
     with pytest.raises(MedFailError, match=r"not a model.*predict_proba"):
         load_model(f"python:{user_module}:NotAModel", task)

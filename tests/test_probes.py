@@ -309,7 +309,7 @@ def test_shift_robustness_is_the_relative_drop_of_performance(spec: TaskSpec) ->
         m_ood = value(perf[(m, "ood_test", None, None)])
         rob = value(shift[(f"shift_robustness_{m}", "ood_test", None, None)])
         assert rob == pytest.approx((m_id - m_ood) / m_id, abs=TOL)
-        assert value(shift[(f"drop_{m}", "ood_test", None, None)]) == pytest.approx(
+        assert value(shift[(f"ood_minus_id_{m}", "ood_test", None, None)]) == pytest.approx(
             m_ood - m_id, abs=TOL
         )
     assert "threshold_drift" not in SHIFTED and len(shift) == 2 * len(SHIFTED)
@@ -642,3 +642,35 @@ def test_report_json_round_trips_with_none_values(tiny: Path, tmp_path: Path) ->
         auroc = report.metric("auroc", split, probe="performance").value
         assert auroc == pytest.approx(roc_auc_score(part["y_true"], part["score"]), abs=TOL)
         assert report.splits[split] == len(part)
+
+
+def test_min_group_size_zero_is_honoured_and_recorded(spec: TaskSpec) -> None:
+    preds = three_splits(2, n=40)
+    result = FairnessProbe(min_group_size=0).run(context(spec, preds, n_boot=20))
+    assert result.config["min_group_size"] == 0 and result.warnings == []
+    default = FairnessProbe().run(context(spec, preds, n_boot=20))
+    assert default.config["min_group_size"] == spec.min_group_size
+
+
+def test_a_group_undefined_in_a_replicate_makes_the_summary_undefined(spec: TaskSpec) -> None:
+    # group X: one positive patient among negatives, so many replicates lose its positives
+    big = make_split("id_test", 150, 5, groups=("F", "M"), sites=None)
+    y = np.array([1] + [0] * 39)
+    s = np.linspace(0.2, 0.8, 40)
+    x = SplitPredictions(
+        "id_test",
+        np.array([f"x{i}" for i in range(40)]),
+        np.array([f"xp{i}" for i in range(40)]),
+        None,
+        y,
+        np.column_stack([1 - s, s]),
+        {"sex": np.array(["X"] * 40)},
+    )
+    p = concat(big, x)
+    res = by_key(FairnessProbe().run(context(spec, {"val": big, "id_test": p}, n_boot=200)))
+    tpr_x = res[("tpr", "id_test", "sex", "X")]
+    assert tpr_x.value is not None  # defined on the full split ...
+    eodmax = res[("equalized_odds_difference_max", "id_test", "sex", None)]
+    # ... but X has no positive in about 1/e of the replicates: never a max over fewer groups
+    assert eodmax.value is not None and eodmax.ci_low is None
+    assert "replicates undefined" in (eodmax.reason or "")

@@ -191,3 +191,28 @@ def test_negative_or_non_integer_seeds_are_one_clear_error(tiny: Path, tmp_path:
         )
         assert result.exit_code != 0
         assert "seeds are non-negative integers" in str(result.exception)
+
+
+def test_probes_the_task_lists_but_medfail_lacks_are_noted_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import write_tiny_task
+
+    root = tmp_path / "tasks"
+    spec = write_tiny_task(root)
+    spec.write_text(
+        spec.read_text().replace(
+            "probes: [performance, fairness]", "probes: [performance, adversarial]"
+        )
+    )
+    monkeypatch.setenv("MEDFAIL_TASKS_PATH", str(root))
+    from benchmark.evaluate import evaluate
+
+    class Half:
+        def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+            p = 1 / (1 + np.exp(-X["x1"].to_numpy(dtype=float)))
+            return np.column_stack([1 - p, p])
+
+    report = evaluate(Half(), "tiny-task", n_boot=20)
+    assert [p.name for p in report.probes] == ["performance"]
+    assert any("'adversarial'" in w and "not run" in w for w in report.warnings)

@@ -42,19 +42,19 @@ SUMMARY_METRICS = [
 ]
 
 
-def _spread(x: np.ndarray) -> np.ndarray:
-    """max - min over groups (axis 1), ignoring undefined groups."""
-    ok = ~np.isnan(x)
-    hi = np.where(ok, x, -np.inf).max(1)
-    lo = np.where(ok, x, np.inf).min(1)
-    return np.where(ok.sum(1) > 0, hi - lo, np.nan)
+def _over(x: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
+    """max/min/spread over the groups in ``mask`` (axis 1); NaN if the mask is empty.
 
-
-def _nan_reduce(x: np.ndarray, how: str) -> np.ndarray:
-    ok = ~np.isnan(x)
-    fill = -np.inf if how == "max" else np.inf
-    red = getattr(np.where(ok, x, fill), how)(axis=1, initial=fill)  # no groups: NaN
-    return np.where(ok.any(1), red, np.nan)
+    The mask holds the groups where the value is defined on the full split; a replicate in
+    which one of them is undefined gives NaN (so the 5% cap on undefined replicates sees it),
+    never a value over fewer groups.
+    """
+    if not mask.any():
+        return np.full(len(x), np.nan)
+    sub = x[:, mask]
+    if how == "spread":
+        return sub.max(axis=1) - sub.min(axis=1)
+    return getattr(sub, how)(axis=1)
 
 
 @dataclass
@@ -69,7 +69,7 @@ class FairnessProbe(Probe):
         p: SplitPredictions = ctx.predictions[split]
         labels = p.groups[attr]
         ref = ctx.spec.attributes[attr].reference
-        min_size = self.min_group_size or ctx.spec.min_group_size
+        min_size = self.effective_min_size(ctx)
         present = sorted(set(labels.tolist()))
         scorer = GroupedScorer(p.y, p.score, ctx.threshold, labels)
         assert list(scorer.labels) == present
@@ -84,25 +84,43 @@ class FairnessProbe(Probe):
             if sizes[g] < min_size
         ]
 
-        def fn(w: np.ndarray) -> np.ndarray:
+        not_ref = np.arange(len(present)) != r
+
+        def by_group(w: np.ndarray) -> np.ndarray:
+            """GROUP_METRICS per group: (b, G, M)."""
             c, auroc = scorer.score_batch(w)
-            sel, tpr, fpr, acc = c.selection_rate, c.tpr, c.fpr, c.accuracy
-            nan = np.full_like(sel, np.nan)
-            ref_of = (lambda x: x[:, [r]]) if r is not None else (lambda x: nan[:, :1])
+            sel, tpr, fpr = c.selection_rate, c.tpr, c.fpr
+            nan = np.full((len(w), 1), np.nan)
+            ref_of = (lambda x: x[:, [r]]) if r is not None else (lambda x: nan)
             di = ratio(sel, ref_of(sel))
             eod = np.abs(tpr - ref_of(tpr)) + np.abs(fpr - ref_of(fpr))
             ed = ratio(np.abs(tpr - ref_of(tpr)), ref_of(tpr))
-            per_group = np.stack([sel, tpr, fpr, acc, auroc, di, eod, ed], axis=2)  # b, G, M
-            not_ref = np.arange(len(present)) != r
+            return np.stack([sel, tpr, fpr, c.accuracy, auroc, di, eod, ed], axis=2)
+
+        at_point = by_group(np.ones((1, len(p)), dtype=np.int32))[0]
+        ok = {k: ~np.isnan(at_point[:, i]) for i, k in enumerate(GROUP_METRICS)}
+
+        def fn(w: np.ndarray) -> np.ndarray:
+            per_group = by_group(w)
+            v = dict(zip(GROUP_METRICS, np.moveaxis(per_group, 2, 0), strict=True))
             summary = np.column_stack(
                 [
-                    _nan_reduce(eod[:, not_ref], "max"),
-                    _nan_reduce(ed[:, not_ref], "max"),
-                    np.fmax(_spread(tpr), _spread(fpr)),
-                    _spread(sel),
-                    ratio(_nan_reduce(sel, "min"), _nan_reduce(sel, "max")),
-                    _nan_reduce(auroc[:, eligible], "min") if eligible.any() else nan[:, 0],
-                    _nan_reduce(acc[:, eligible], "min") if eligible.any() else nan[:, 0],
+                    _over(v["eod_sum"], ok["eod_sum"] & not_ref, "max"),
+                    _over(
+                        v["equal_opportunity_ratio_gap"],
+                        ok["equal_opportunity_ratio_gap"] & not_ref,
+                        "max",
+                    ),
+                    np.maximum(
+                        _over(v["tpr"], ok["tpr"], "spread"), _over(v["fpr"], ok["fpr"], "spread")
+                    ),
+                    _over(v["selection_rate"], ok["selection_rate"], "spread"),
+                    ratio(
+                        _over(v["selection_rate"], ok["selection_rate"], "min"),
+                        _over(v["selection_rate"], ok["selection_rate"], "max"),
+                    ),
+                    _over(v["auroc"], ok["auroc"] & eligible, "min"),
+                    _over(v["accuracy"], ok["accuracy"] & eligible, "min"),
                 ]
             )
             return np.hstack([per_group.reshape(len(w), -1), summary])
@@ -174,6 +192,9 @@ class FairnessProbe(Probe):
                 reasons[k] = f"reference group {ref} has no samples in this split"
         return reasons
 
+    def effective_min_size(self, ctx: ScoringContext) -> int:
+        return ctx.spec.min_group_size if self.min_group_size is None else self.min_group_size
+
     def run(self, ctx: ScoringContext) -> ProbeResult:
         rows: list[MetricResult] = []
         warnings: list[str] = []
@@ -183,4 +204,5 @@ class FairnessProbe(Probe):
                 r, w = self._attribute(ctx, split, attr, universe)
                 rows += r
                 warnings += w
-        return ProbeResult(name=self.name, config=self.config(), metrics=rows, warnings=warnings)
+        config = {**self.config(), "min_group_size": self.effective_min_size(ctx)}
+        return ProbeResult(name=self.name, config=config, metrics=rows, warnings=warnings)

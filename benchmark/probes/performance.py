@@ -14,15 +14,33 @@ from benchmark import metrics
 from benchmark.predictions import SplitPredictions
 from benchmark.probes.base import BatchFn, Probe, ScoringContext, class_counts_reason, emit
 from benchmark.report import ProbeResult
+from benchmark.spec import ThresholdSpec
 from benchmark.stats import GroupedScorer
 
 METRICS = ["auroc", "auprc", "accuracy", "f1", "sensitivity_at_specificity", "threshold_drift"]
 
 
-def performance_batch(p: SplitPredictions, threshold: float, specificity: float) -> BatchFn:
-    """Replicate weights (b, n) -> the METRICS columns (b, 6)."""
+def performance_batch(
+    p: SplitPredictions,
+    threshold: float,
+    specificity: float,
+    rule: ThresholdSpec | None = None,
+) -> BatchFn:
+    """Replicate weights (b, n) -> the METRICS columns (b, 6).
+
+    ``threshold_drift`` applies the task's own threshold ``rule`` to the scored rows (Youden
+    when no rule is given); a ``fixed`` rule has no data-driven optimum, so its drift is NaN.
+    """
     ranked = metrics.RankedScores(p.y, p.score)
     scorer = GroupedScorer(p.y, p.score, threshold)
+
+    def best(w: np.ndarray) -> np.ndarray:
+        if rule is None or rule.rule == "youden":
+            return metrics.youden_threshold(ranked, w)
+        if rule.rule == "fixed_specificity":
+            assert rule.specificity is not None
+            return metrics.specificity_threshold(ranked, w, rule.specificity)
+        return np.full(len(w), np.nan)
 
     def fn(w: np.ndarray) -> np.ndarray:
         conf, auroc = scorer.score_batch(w)
@@ -33,7 +51,7 @@ def performance_batch(p: SplitPredictions, threshold: float, specificity: float)
                 conf.accuracy[:, 0],
                 metrics.confusion_f1(conf.tp, conf.fp, conf.fn)[:, 0],
                 metrics.sensitivity_at_specificity(ranked, w, specificity),
-                metrics.youden_threshold(ranked, w) - threshold,
+                best(w) - threshold,
             ]
         )
 
@@ -50,18 +68,13 @@ class PerformanceProbe(Probe):
         rows = []
         for split in ctx.test_splits:
             p = ctx.predictions[split]
-            point, reps = ctx.bootstrap(
-                split, performance_batch(p, ctx.threshold, self.specificity)
-            )
+            fn = performance_batch(p, ctx.threshold, self.specificity, ctx.spec.threshold)
+            point, reps = ctx.bootstrap(split, fn)
             why = class_counts_reason(p) or "undefined on this split"
+            reasons = dict.fromkeys(METRICS, why)
+            if ctx.spec.threshold.rule == "fixed" and why == "undefined on this split":
+                reasons["threshold_drift"] = "a fixed threshold has no optimum to drift from"
             rows += emit(
-                self.name,
-                split,
-                METRICS,
-                point,
-                reps,
-                ctx.level,
-                reasons=dict.fromkeys(METRICS, why),
-                n=len(p),
+                self.name, split, METRICS, point, reps, ctx.level, reasons=reasons, n=len(p)
             )
         return ProbeResult(name=self.name, config=self.config(), metrics=rows)

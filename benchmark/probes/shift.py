@@ -1,7 +1,7 @@
 """Distribution shift: the drop of every performance metric from id_test to ood_test.
 
 ``shift_robustness_<m>`` = (m_ID - m_OOD) / m_ID (0: no drop; positive: a drop) and
-``drop_<m>`` = m_OOD - m_ID, reported on the OOD split. The two splits are resampled
+``ood_minus_id_<m>`` = m_OOD - m_ID, reported on the OOD split. The two splits are resampled
 independently (each with its own seed), replicate i of one paired with replicate i of
 the other; the per-split values themselves are in the performance probe.
 """
@@ -46,7 +46,7 @@ class ShiftProbe(Probe):
         (pi, ri), (po, ro) = out[self.id_split], out[self.ood_split]
         point = np.concatenate([ratio(pi - po, pi), po - pi])
         reps = np.hstack([ratio(ri - ro, ri), ro - ri])
-        names = [f"shift_robustness_{m}" for m in SHIFTED] + [f"drop_{m}" for m in SHIFTED]
+        names = [f"shift_robustness_{m}" for m in SHIFTED] + [f"ood_minus_id_{m}" for m in SHIFTED]
         rows = emit(
             self.name,
             self.ood_split,
