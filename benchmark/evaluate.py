@@ -149,6 +149,7 @@ def evaluate(
             content_sha256=task.manifest.content_sha256,
             spec_sha256=task.manifest.spec_sha256,
             classes=list(spec.label.classes),
+            released=spec.released,
         ),
         model=info,
         seeds={"task": spec.seed, "bootstrap": boot_seed, **(seeds or {})},

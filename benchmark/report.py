@@ -80,6 +80,7 @@ class TaskInfo(_Strict):
     content_sha256: str = Field(description="manifest content digest of the scored build")
     spec_sha256: str
     classes: list[str]
+    released: bool = Field(default=False, description="scored on a released (pinned) version")
 
     @property
     def ref(self) -> str:

@@ -23,6 +23,7 @@ def test_demo_trains_scores_writes_and_ranks(tmp_path: Path) -> None:
     (board,) = load_boards(out)
     assert board.task == "flchain-mortality-temporal@1.0.0"
     assert board.problems == []
+    assert all(r.task.released for e in board.entries for r in e.reports.values())
     assert sorted(e.metadata.name for e in board.entries) == [
         "erm-gbm",
         "erm-mlp",

@@ -62,6 +62,8 @@ def test_baselines_write_pinned_entries(entries: Path) -> None:
             report = Report.load(folder)
             assert report.task.content_sha256 == task.manifest.content_sha256
             assert report.task.spec_sha256 == task.spec.sha256()
+            assert report.task.released is False  # the tiny task is a draft
+            assert report.environment["numpy"] and report.environment["medfail"]
             model_file = next(folder.glob("model.*"))
             assert report.model.sha256 == sha256_file(model_file)
             assert report.model.hash_of == "file"
