@@ -21,7 +21,7 @@ import numpy as np
 from benchmark.errors import MedFailError
 from benchmark.metrics import choose_threshold
 from benchmark.model import Model, as_model, model_info
-from benchmark.model_files import load_model
+from benchmark.model_files import input_encoder, load_model
 from benchmark.predictions import SplitPredictions, predict_split, to_frame
 from benchmark.probes import PROBES, Probe, ScoringContext, make_probe
 from benchmark.report import BootstrapInfo, Report, TaskInfo, ThresholdInfo
@@ -38,8 +38,7 @@ def _task(task: Task | str) -> Task:
 def _model(model: Any, task: Task) -> Model:
     if isinstance(model, str):
         return load_model(model, task)
-    encode = task.encoding() if task.spec.features.names else None
-    return as_model(model, encode=encode)
+    return as_model(model, encode=input_encoder(task))
 
 
 def _predictions_sha256(preds: dict[str, SplitPredictions]) -> str:

@@ -103,6 +103,15 @@ class TorchClassifier:
             ]
         return torch.cat(parts).double().numpy() if parts else np.zeros((0, 0))
 
+    @classmethod
+    def with_info(
+        cls, module: torch.nn.Module, encode: Encoder | None, **info: Any
+    ) -> TorchClassifier:
+        """Wrap ``module``; its ModelInfo gets ``info`` plus the detected capabilities."""
+        model = cls(module, encode=encode)
+        model.info = ModelInfo(**info, capabilities=capabilities(model))
+        return model
+
     def predict_proba(self, batch: Batch) -> np.ndarray:
         return self._run(batch, lambda x: torch.softmax(self.module(x).double(), dim=1))
 
@@ -127,14 +136,14 @@ class SklearnClassifier:
 def as_model(obj: Any, *, encode: Encoder | None = None, name: str | None = None) -> Model:
     """Wrap a torch module or a fitted estimator; a Model is returned unchanged."""
     if isinstance(obj, torch.nn.Module):
-        info = ModelInfo(
+        return TorchClassifier.with_info(
+            obj,
+            encode,
             name=name or type(obj).__name__,
             adapter="torch-module",
             sha256=weights_sha256(obj),
             hash_of="weights",
-            capabilities=["differentiable"] + (["embed"] if hasattr(obj, "embed") else []),
         )
-        return TorchClassifier(obj, encode=encode, info=info)
     if isinstance(obj, BaseEstimator):
         return SklearnClassifier(
             obj, info=ModelInfo(name=name or type(obj).__name__, adapter="sklearn")

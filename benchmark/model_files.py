@@ -109,13 +109,13 @@ def load_model(spec: str, task: Task) -> Model:
     return loader(path, arch, task, info)
 
 
-def _encoder(task: Task) -> Any:
+def input_encoder(task: Task) -> Any:
+    """What turns a batch into a torch model's input: the tabular tensor contract, or None."""
     return task.encoding() if task.spec.features.names else None
 
 
 def _torch_model(module: torch.nn.Module, task: Task, info: dict[str, Any]) -> TorchClassifier:
-    caps = ["differentiable"] + (["embed"] if hasattr(module, "embed") else [])
-    return TorchClassifier(module, encode=_encoder(task), info=ModelInfo(**info, capabilities=caps))
+    return TorchClassifier.with_info(module, input_encoder(task), **info)
 
 
 def _load_torchscript(path: Path, arch: str | None, task: Task, info: dict) -> Model:
@@ -291,5 +291,5 @@ def _load_python(target: str, task: Task) -> Model:
             obj = obj()  # a factory, called without arguments
     except Exception as e:  # user code: any error it raises is reported, not a crash
         raise ModelLoadError(f"cannot load {target}: {type(e).__name__}: {e}") from e
-    encode = _encoder(task) if isinstance(obj, torch.nn.Module) else None
+    encode = input_encoder(task) if isinstance(obj, torch.nn.Module) else None
     return as_model(obj, encode=encode, name=target)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,9 +49,22 @@ class ScoringContext:
     level: float = 0.95
     seed: int = 0
 
-    def bootstrap(self, split: str, fn: BatchFn) -> tuple[np.ndarray, np.ndarray]:
-        """``fn`` at unit weights (point, shape (m,)) and on every replicate (n_boot, m)."""
-        return bootstrap(self.predictions[split], fn, self.n_boot, split_seed(self.seed, split))
+    _memo: dict[Hashable, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def bootstrap(
+        self, split: str, fn: BatchFn, key: Hashable | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``fn`` at unit weights (point, shape (m,)) and on every replicate (n_boot, m).
+
+        Probes that need the same statistics (shift reuses performance) pass the same
+        ``key`` and share one computation.
+        """
+        if key is not None and (split, key) in self._memo:
+            return self._memo[split, key]
+        out = bootstrap(self.predictions[split], fn, self.n_boot, split_seed(self.seed, split))
+        if key is not None:
+            self._memo[split, key] = out
+        return out
 
 
 def bootstrap(

@@ -58,6 +58,15 @@ def performance_batch(
     return fn
 
 
+def bootstrap_performance(
+    ctx: ScoringContext, split: str, specificity: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """METRICS on ``split``: point (6,) and replicates (n_boot, 6), computed once per
+    evaluation and shared by every probe that asks (performance, shift)."""
+    fn = performance_batch(ctx.predictions[split], ctx.threshold, specificity, ctx.spec.threshold)
+    return ctx.bootstrap(split, fn, key=("performance", specificity))
+
+
 @dataclass
 class PerformanceProbe(Probe):
     specificity: float = 0.9
@@ -68,8 +77,7 @@ class PerformanceProbe(Probe):
         rows = []
         for split in ctx.test_splits:
             p = ctx.predictions[split]
-            fn = performance_batch(p, ctx.threshold, self.specificity, ctx.spec.threshold)
-            point, reps = ctx.bootstrap(split, fn)
+            point, reps = bootstrap_performance(ctx, split, self.specificity)
             why = class_counts_reason(p) or "undefined on this split"
             reasons = dict.fromkeys(METRICS, why)
             if ctx.spec.threshold.rule == "fixed" and why == "undefined on this split":

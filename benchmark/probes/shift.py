@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.probes.base import Probe, ScoringContext, emit
-from benchmark.probes.performance import METRICS, performance_batch
+from benchmark.probes.performance import METRICS, bootstrap_performance
 from benchmark.report import ProbeResult
 from benchmark.stats import ratio
 
@@ -40,8 +40,7 @@ class ShiftProbe(Probe):
         keep = [METRICS.index(m) for m in SHIFTED]
         out = {}
         for s in (self.id_split, self.ood_split):
-            fn = performance_batch(ctx.predictions[s], ctx.threshold, self.specificity)
-            point, reps = ctx.bootstrap(s, fn)
+            point, reps = bootstrap_performance(ctx, s, self.specificity)
             out[s] = (point[keep], reps[:, keep])
         (pi, ri), (po, ro) = out[self.id_split], out[self.ood_split]
         point = np.concatenate([ratio(pi - po, pi), po - pi])
