@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from benchmark.cli import app
 from benchmark.hashing import sha256_file
@@ -26,26 +26,19 @@ def _ok(args: list[str]) -> str:
     return result.output
 
 
+def _baselines(
+    out: Path, *extra: str, method: str = "erm", seeds: tuple[str, ...] = ("0",)
+) -> Result:
+    """``medfail baselines run`` on the tiny task; returns the click result."""
+    args = ["baselines", "run", "--task", "tiny-task", "--method", method]
+    return runner.invoke(app, [*args, "--seeds", *seeds, "--out", str(out), *extra])
+
+
 @pytest.fixture
 def entries(tiny: Path, tmp_path: Path) -> Path:
     root = tmp_path / "subs"
-    _ok(
-        [
-            "baselines",
-            "run",
-            "--task",
-            "tiny-task",
-            "--method",
-            "erm",
-            "--seeds",
-            "0",
-            "1",
-            "--out",
-            str(root),
-            "--n-boot",
-            "50",
-        ]
-    )
+    result = _baselines(root, "--n-boot", "50", seeds=("0", "1"))
+    assert result.exit_code == 0, result.output
     return root
 
 
@@ -123,10 +116,7 @@ def test_compare_two_entries(entries: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_method_is_named(tiny: Path, tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        ["baselines", "run", "--task", "tiny-task", "--method", "magic", "--out", str(tmp_path)],
-    )
+    result = _baselines(tmp_path, method="magic")
     assert result.exit_code != 0
     assert "unknown method 'magic'" in str(result.exception) + result.output
 
@@ -154,21 +144,7 @@ def test_probability_columns_recompute_every_split(entries: Path) -> None:
 def test_rerun_is_refused_before_any_training(entries: Path) -> None:
     board = entries / "tiny-task@1.0.0"
     before = {p: p.stat().st_mtime_ns for p in board.rglob("*") if p.is_file()}
-    result = runner.invoke(
-        app,
-        [
-            "baselines",
-            "run",
-            "--task",
-            "tiny-task",
-            "--method",
-            "erm",
-            "--seeds",
-            "0",
-            "--out",
-            str(entries),
-        ],
-    )
+    result = _baselines(entries)
     assert result.exit_code != 0
     assert "overwrite them explicitly (--overwrite)" in str(result.exception)
     assert {p: p.stat().st_mtime_ns for p in board.rglob("*") if p.is_file()} == before
@@ -176,21 +152,7 @@ def test_rerun_is_refused_before_any_training(entries: Path) -> None:
 
 def test_negative_or_non_integer_seeds_are_one_clear_error(tiny: Path, tmp_path: Path) -> None:
     for seeds in (["-1"], ["0", "x"]):
-        result = runner.invoke(
-            app,
-            [
-                "baselines",
-                "run",
-                "--task",
-                "tiny-task",
-                "--method",
-                "erm",
-                "--seeds",
-                *seeds,
-                "--out",
-                str(tmp_path),
-            ],
-        )
+        result = _baselines(tmp_path, seeds=tuple(seeds))
         assert result.exit_code != 0
         assert "seeds are non-negative integers" in str(result.exception)
 
