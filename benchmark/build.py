@@ -8,7 +8,8 @@ files: no timestamps, sorted rows, stripped pandas metadata, fixed Parquet optio
 
 ``pin_task`` releases a draft: it builds it, writes the expected manifest beside the spec
 (``tasks/<id>/<version>.manifest.json``) so a later mismatch can name the changed file,
-and writes ``manifest_sha256`` into the spec.
+and writes ``manifest_sha256`` into the spec. A spec with a ``validity`` claim is released
+only with a passing validity record for the same data (:mod:`benchmark.validity`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from benchmark.manifest import MANIFEST, FileEntry, Manifest, file_entry, verify
 from benchmark.recipe import RecipeResult, run_recipe
 from benchmark.sources import SourceContext
 from benchmark.spec import GROUP_PREFIX, TaskSpec, load_spec
+from benchmark.validity import check_release, read_validity
 
 Step = Callable[[str], None]
 CARD = "README.md"
@@ -65,6 +67,7 @@ def arrow_schema(spec: TaskSpec, frame: pd.DataFrame) -> pa.Schema:
     fields += [pa.field(GROUP_PREFIX + a, pa.string()) for a in spec.attributes]
     fields += [pa.field(c, pa.float64()) for c in spec.features.numeric]
     fields += [pa.field(c, pa.string()) for c in spec.features.categorical]
+    fields += [pa.field(c, pa.string()) for c in spec.annotations]
     return pa.schema(fields)
 
 
@@ -81,8 +84,19 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     )
 
 
+def write_npy(array: np.ndarray, path: Path) -> None:
+    """``.npy`` format 1.0 (C order, no pickles): the same array always gives the same bytes,
+    and ``np.load(path, mmap_mode="r")`` reads it without copying."""
+    with path.open("wb") as f:
+        np.lib.format.write_array(
+            f, np.ascontiguousarray(array), version=(1, 0), allow_pickle=False
+        )
+
+
 def write_splits(spec: TaskSpec, result: RecipeResult, out: Path) -> dict[str, FileEntry]:
-    """Write each split as ``data/<split>-<i>-of-<n>.parquet``; return the manifest entries."""
+    """Write each split as ``data/<split>-<i>-of-<n>.parquet``, plus, for array tasks,
+    ``data/<split>-<i>-of-<n>.<array>.npy`` holding the same rows in the same order;
+    return the manifest entries."""
     (out / "data").mkdir(parents=True, exist_ok=True)
     files: dict[str, FileEntry] = {}
     for split, frame in result.splits.items():
@@ -95,6 +109,11 @@ def write_splits(spec: TaskSpec, result: RecipeResult, out: Path) -> dict[str, F
             shard = table.slice(i * spec.shard_rows, spec.shard_rows)
             write_parquet(shard, out / name)
             files[name] = file_entry(out / name, rows=shard.num_rows, split=split)
+            for key, array in result.arrays.get(split, {}).items():
+                part = array[i * spec.shard_rows : (i + 1) * spec.shard_rows]
+                npy = name.removesuffix(".parquet") + f".{key}.npy"
+                write_npy(part, out / npy)
+                files[npy] = file_entry(out / npy, rows=len(part), split=split)
     return files
 
 
@@ -175,7 +194,7 @@ def build_task(
         step("loading the source and deriving splits")
         rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(0,)))
         result = run_recipe(spec, SourceContext(spec_dir=spec_path.parent, rng=rng))
-        step("writing Parquet shards")
+        step("writing Parquet shards" + (" and arrays" if result.arrays else ""))
         files = write_splits(spec, result, tmp)
         step("hashing and checking the pin")
         digest = Manifest.digest(spec.id, spec.version, spec_sha, files)
@@ -183,7 +202,9 @@ def build_task(
             raise _pin_mismatch(spec, spec_path, files, spec_sha, result.input_sha256)
         step("writing the card")
         (tmp / SPEC_COPY).write_bytes(spec_path.read_bytes())
-        (tmp / CARD).write_text(render_card(spec, result, files, digest), encoding="utf-8")
+        validity = read_validity(spec_path)
+        card = render_card(spec, result, files, digest, validity)
+        (tmp / CARD).write_text(card, encoding="utf-8")
         extras = {name: file_entry(tmp / name) for name in (CARD, SPEC_COPY)}
         manifest = Manifest(
             task=spec.id,
@@ -219,6 +240,7 @@ def pin_task(spec_path: Path, *, root: Path | None = None, step: Step | None = N
         )
     outcome = build_task(spec, spec_path, root=root, force=True, step=step)
     digest = outcome.manifest.content_sha256
+    check_release(spec, spec_path, digest)
     lock_path = expected_manifest_path(spec_path)
     original = spec_path.read_text(encoding="utf-8")
     line = f"manifest_sha256: {digest}"

@@ -14,14 +14,17 @@ import yaml
 
 from benchmark.definitions import CI_PROTOCOL, METRIC_DEFINITIONS
 from benchmark.spec import SurvivalHorizonRule, TaskSpec
+from benchmark.validity import render_validity
 
 if TYPE_CHECKING:
     from benchmark.manifest import FileEntry
     from benchmark.recipe import RecipeResult
+    from benchmark.validity import ValidityRecord
 
 SECTIONS = (
     "Summary",
     "Failure mode",
+    "Validity",
     "Protocol",
     "Data fields",
     "Source data",
@@ -199,11 +202,46 @@ def _fields(spec: TaskSpec, result: RecipeResult) -> str:
         [f"`{c}`", "text", f"categorical feature; missing {_pct(result.missing[c])}"]
         for c in spec.features.categorical
     ]
-    return _table(["column", "type", "meaning"], rows)
+    rows += [
+        [f"`{c}`", "text", "annotation for analysis (never a model input)"]
+        for c in spec.annotations
+    ]
+    text = _table(["column", "type", "meaning"], rows)
+    array = spec.features.array
+    if array is None:
+        return text
+    first = next(iter(result.arrays.values()))
+    meaning = {
+        "inputs": (
+            "images, uint8, handed to models as float32 in [0, 1]"
+            if array.kind == "image"
+            else "series, float32 in each channel's unit, NaN = missing; missing per "
+            "channel: " + ", ".join(f"{c} {_pct(v)}" for c, v in result.missing.items())
+        ),
+        "masks": "ground-truth region per sample (1 = ROI; all zero where there is none)",
+        "rater_masks": "one region per rater (inter-rater variation)",
+    }
+    arrays = [
+        [
+            f"`<shard>.{name}.npy`",
+            f"{first[name].dtype} ({', '.join(['n', *map(str, first[name].shape[1:])])})",
+            meaning[name],
+        ]
+        for name in array.names
+    ]
+    return (
+        f"{text}\n\nArrays (rows in the same order as the split's table; channels "
+        f"{', '.join(f'`{c}`' for c in array.channels)}):\n\n"
+        + _table(["file", "dtype and shape", "meaning"], arrays)
+    )
 
 
 def render_card(
-    spec: TaskSpec, result: RecipeResult, files: dict[str, FileEntry], digest: str
+    spec: TaskSpec,
+    result: RecipeResult,
+    files: dict[str, FileEntry],
+    digest: str,
+    validity: ValidityRecord | None = None,
 ) -> str:
     """The card text for a build of ``spec``."""
     cites = "\n".join(
@@ -229,6 +267,7 @@ def render_card(
             f"- content digest of this build: `{digest}`"
         ),
         "Failure mode": spec.failure,
+        "Validity": render_validity(spec, validity, digest),
         "Protocol": _protocol(spec, result),
         "Data fields": _fields(spec, result),
         "Source data": (

@@ -21,7 +21,7 @@ from benchmark.hashing import sha256_file, sha256_json
 
 MANIFEST = "manifest.json"
 FORMAT = "medfail-manifest/1"
-DATA_FILE = re.compile(r"^data/[A-Za-z0-9_][A-Za-z0-9_.-]*\.parquet$")
+DATA_FILE = re.compile(r"^data/[A-Za-z0-9_][A-Za-z0-9_.-]*\.(parquet|npy)$")
 EXTRA_FILES = frozenset({"README.md", "spec.yaml"})
 
 
@@ -53,7 +53,7 @@ class Manifest(BaseModel):
     def _data_names(cls, files: dict[str, FileEntry]) -> dict[str, FileEntry]:
         bad = sorted(n for n in files if not DATA_FILE.match(n))
         if bad:
-            raise ValueError(f"data file names must be data/<name>.parquet, got {bad}")
+            raise ValueError(f"data file names must be data/<name>.parquet or .npy, got {bad}")
         return files
 
     @field_validator("extras")

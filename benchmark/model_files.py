@@ -21,6 +21,7 @@ import importlib
 import inspect
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -228,6 +229,11 @@ class PredictionsFile:
         ids = frame_index(batch)
         if ids is None:
             raise MedFailError("a predictions file needs batches that carry sample ids")
+        return self.predict_ids(ids)
+
+    def predict_ids(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored rows of ``ids``, in that order (used for every task kind)."""
+        ids = pd.Index(ids)
         missing = ids[~ids.isin(self.table.index)]
         if len(missing):
             raise MedFailError(

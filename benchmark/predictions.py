@@ -77,12 +77,18 @@ class SplitPredictions:
 
 
 def predict_split(
-    model: Model, X: pd.DataFrame, y: np.ndarray, meta: pd.DataFrame, split: str, n_classes: int
+    model: Model,
+    X: pd.DataFrame | np.ndarray,
+    y: np.ndarray,
+    meta: pd.DataFrame,
+    split: str,
+    n_classes: int,
 ) -> SplitPredictions:
     """Run the model on one split and check its output."""
     ids = meta["sample_id"].to_numpy(dtype=str)
+    by_id = getattr(model, "predict_ids", None)  # stored predictions are keyed by sample id
     try:
-        raw = model.predict_proba(X)
+        raw = by_id(ids) if callable(by_id) else model.predict_proba(X)
     except PredictionError:
         raise
     except Exception as e:

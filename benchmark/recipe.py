@@ -10,7 +10,10 @@ Column conventions of the output (one DataFrame per split, sorted by ``sample_id
 ``sample_id``, ``patient_id`` (text), ``site`` (text, if the task has sites), ``domain``
 (text), ``label`` (int64 class index into ``spec.label.classes``), ``group_<attribute>``
 (text), then the numeric features (float64, NaN = missing) and the categorical ones
-(text, None = missing).
+(text, None = missing), then the ``annotations`` (text).
+
+Array tasks also carry, per split, the source's arrays (``inputs``, ``masks``, ...) with
+their rows in the same order as the split's table (:attr:`RecipeResult.arrays`).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class RecipeResult:
     input_sha256: str
     stats: dict[str, SplitStats] = field(default_factory=dict)
     missing: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> name -> rows
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -138,6 +142,7 @@ def _check_columns(spec: TaskSpec, frame: pd.DataFrame) -> None:
         needed[rule.column] = "label.rule.column"
     needed |= {c: f"features ({c})" for c in spec.features.names}
     needed |= {a.column: f"attributes.{n}.column" for n, a in spec.attributes.items()}
+    needed |= {c: f"annotations ({c})" for c in spec.annotations}
     for name, dom in spec.splits.domains.items():
         if dom.column is not None:
             needed[dom.column] = f"splits.domains.{name}.column"
@@ -228,6 +233,45 @@ def _stats(spec: TaskSpec, frame: pd.DataFrame) -> SplitStats:
     )
 
 
+def _check_arrays(spec: TaskSpec, arrays: dict[str, np.ndarray], n: int) -> None:
+    """The source's arrays match ``features.array``: present, one row per table row,
+    the right rank and channel count, masks the inputs' spatial shape."""
+    array = spec.features.array
+    where = spec.ref
+    if array is None:
+        if arrays:
+            raise BuildError(
+                f"{where}: the source gives arrays {sorted(arrays)}; declare features.array"
+            )
+        return
+    missing = [a for a in array.names if a not in arrays]
+    if missing:
+        raise BuildError(
+            f"{where}: features.array needs arrays {missing}; the source gives {sorted(arrays)}"
+        )
+    inputs = arrays["inputs"]
+    for name in array.names:
+        if len(arrays[name]) != n:
+            raise BuildError(f"{where}: array {name!r} has {len(arrays[name])} rows, table {n}")
+    rank = 4 if array.kind == "image" else 3
+    dtype = np.uint8 if array.kind == "image" else np.float32
+    if inputs.ndim != rank or inputs.dtype != dtype:
+        raise BuildError(
+            f"{where}: {array.kind} inputs must be {dtype.__name__} with {rank} axes, got "
+            f"{inputs.dtype} with shape {inputs.shape}"
+        )
+    if inputs.shape[1] != len(array.channels):
+        raise BuildError(
+            f"{where}: inputs have {inputs.shape[1]} channels, features.array.channels "
+            f"names {len(array.channels)}"
+        )
+    if array.masks and arrays["masks"].shape[1:] != inputs.shape[2:]:
+        raise BuildError(
+            f"{where}: masks have shape {arrays['masks'].shape[1:]} per sample, "
+            f"images {inputs.shape[2:]}"
+        )
+
+
 def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
     """Load the source and produce the splits, their statistics and the drop counts."""
     where = spec.ref
@@ -238,6 +282,7 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
     n = len(frame)
     if n == 0:
         raise BuildError(f"{where}: the source returned no rows")
+    _check_arrays(spec, data.arrays, n)
 
     keep = pd.Series(True, index=frame.index)
     dropped: dict[str, int] = {}
@@ -305,6 +350,8 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
             raise BuildError(f"{where}: numeric feature {col!r} has non-numeric values") from e
     for col in spec.features.categorical:
         table[col] = _text(frame[col])
+    for col in spec.annotations:
+        table[col] = _text(frame[col])
     table = table[keep].copy()
     table["label"] = table["label"].astype("int64")
 
@@ -318,6 +365,7 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
 
     table["split"] = _assign_splits(spec, table)
     splits: dict[str, pd.DataFrame] = {}
+    split_arrays: dict[str, dict[str, np.ndarray]] = {}
     for name in spec.splits.present():
         part = table[table["split"] == name].drop(columns="split")
         if part.empty:
@@ -325,7 +373,10 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
                 f"{where}: split {name!r} is empty; check its domain values and fraction "
                 f"(rows dropped so far: {dropped or 'none'})"
             )
-        splits[name] = part.sort_values("sample_id", kind="stable").reset_index(drop=True)
+        part = part.sort_values("sample_id", kind="stable")
+        rows = part.index.to_numpy()  # source row positions, in the split's order
+        split_arrays[name] = {k: np.ascontiguousarray(v[rows]) for k, v in data.arrays.items()}
+        splits[name] = part.reset_index(drop=True)
     check_patient_disjoint(splits)
 
     for name, attr in spec.attributes.items():
@@ -338,8 +389,14 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
         source_rows=n,
         dropped=dropped,
         provenance=data.provenance,
-        input_sha256=frame_sha256(frame),
+        input_sha256=frame_sha256(frame, data.arrays),
+        arrays=split_arrays,
     )
     result.stats = {name: _stats(spec, part) for name, part in splits.items()}
     result.missing = {col: float(table[col].isna().mean()) for col in spec.features.names}
+    array = spec.features.array
+    if array is not None and array.kind == "series":  # share of NaN values per channel
+        kept = np.concatenate([a["inputs"] for a in split_arrays.values()])
+        nan = np.isnan(kept).mean(axis=(0, 2))
+        result.missing = {c: float(v) for c, v in zip(array.channels, nan, strict=True)}
     return result

@@ -176,15 +176,53 @@ class AttributeSpec(_Strict):
         return self
 
 
+class ArraySpec(_Strict):
+    """Array inputs of an image or telemetry task, stored beside each split's table.
+
+    ``image``: ``(n, C, H, W)`` uint8 on disk, handed to models as float32 in [0, 1].
+    ``series``: ``(n, C, T)`` float32 in each channel's physical unit, NaN = missing.
+    ``masks``: the source gives a ground-truth region per sample (``(n, H, W)``, 1 = ROI);
+    ``rater_masks``: it also gives one mask per rater (``(n, R, H, W)``).
+    """
+
+    kind: Literal["image", "series"]
+    channels: list[str] = Field(min_length=1)
+    masks: bool = False
+    rater_masks: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ArraySpec:
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError(f"channels must be distinct, got {self.channels}")
+        if self.kind == "series" and (self.masks or self.rater_masks):
+            raise ValueError("masks are regions of images; a series task has none")
+        if self.rater_masks and not self.masks:
+            raise ValueError("rater_masks need masks (the consensus region)")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """The arrays a split carries, in file order."""
+        return ["inputs"] + ["masks"] * self.masks + ["rater_masks"] * self.rater_masks
+
+
 class FeaturesSpec(_Strict):
-    """Model inputs of a tabular task: numeric columns (float64) and categorical ones (text)."""
+    """Model inputs: tabular columns (numeric float64, categorical text), or one array.
+
+    An array task (``array`` set) has no tabular features: the array is the whole input.
+    """
 
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+    array: ArraySpec | None = None
 
     @model_validator(mode="after")
     def _check_names(self) -> FeaturesSpec:
         names = [*self.numeric, *self.categorical]
+        if self.array is not None:
+            if names:
+                raise ValueError("an array task takes the array alone: drop numeric/categorical")
+            return self
         if not names:
             raise ValueError("a task needs at least one feature")
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -301,6 +339,35 @@ class ThresholdSpec(_Strict):
         return text
 
 
+class ValidityClaim(_Strict):
+    """The failure an ERM baseline must show before the task is released.
+
+    The report metric named by ``probe``/``metric``/``split`` (and ``attribute``/``group``
+    for fairness gaps) must have a ``level`` bootstrap CI entirely on the ``direction``
+    side of zero, e.g. ``shift``/``ood_minus_id_auroc`` negative (an ID->OOD drop) or
+    ``fairness``/``auroc_gap`` negative for the disadvantaged group. ``baseline`` names
+    the ``medfail baselines`` method and model family; ``seeds`` are its training seeds.
+    """
+
+    probe: str
+    metric: str
+    split: str = "ood_test"
+    attribute: str | None = None
+    group: str | None = None
+    direction: Literal["negative", "positive"]
+    baseline: str = "erm"
+    family: str
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    level: float = Field(default=0.95, gt=0, lt=1)
+
+    def describe(self) -> str:
+        where = f"`{self.metric}` ({self.probe}) on `{self.split}`"
+        if self.attribute is not None:
+            where += f" for `{self.attribute}={self.group}`"
+        side = "below" if self.direction == "negative" else "above"
+        return f"{where}: the {self.level:.0%} CI lies {side} 0"
+
+
 class Citation(_Strict):
     text: str
     doi: str | None = None
@@ -342,12 +409,17 @@ class TaskSpec(_Strict):
     label: LabelSpec
     features: FeaturesSpec
     attributes: dict[str, AttributeSpec] = Field(min_length=1)
+    annotations: list[str] = Field(
+        default_factory=list,
+        description="Source columns kept as text for analysis (never model inputs).",
+    )
     sample_id: str | None = None
     patient_id: str | None = None
     site: str | None = None
     splits: SplitsSpec
     probes: list[str] = Field(min_length=1)
     threshold: ThresholdSpec = Field(default_factory=ThresholdSpec)
+    validity: ValidityClaim | None = None
     min_group_size: int = Field(default=30, ge=1)
     shard_rows: int = Field(default=100_000, ge=1)
     license: LicenseSpec
@@ -398,6 +470,17 @@ class TaskSpec(_Strict):
             raise ValueError("manifest_sha256 must be 64 lowercase hex digits")
         return v
 
+    @field_validator("annotations")
+    @classmethod
+    def _annotation_names(cls, names: list[str]) -> list[str]:
+        bad = sorted(n for n in names if n in RESERVED_COLUMNS or n.startswith(GROUP_PREFIX))
+        if bad or len(set(names)) != len(names):
+            raise ValueError(
+                f"annotations must be distinct and avoid reserved columns "
+                f"{sorted(RESERVED_COLUMNS)} and the {GROUP_PREFIX!r} prefix (got {names})"
+            )
+        return names
+
     @model_validator(mode="after")
     def _check_leakage(self) -> TaskSpec:
         rule = self.label.rule
@@ -407,6 +490,24 @@ class TaskSpec(_Strict):
         leaks = sorted(set(self.features.names) & outcome)
         if leaks:
             raise ValueError(f"features {leaks} are outcome columns of the label rule (leakage)")
+        both = sorted(set(self.features.names) & set(self.annotations))
+        if both:
+            raise ValueError(f"columns {both} are both features and annotations")
+        return self
+
+    @model_validator(mode="after")
+    def _check_validity(self) -> TaskSpec:
+        claim = self.validity
+        if claim is None:
+            return self
+        if claim.probe not in self.probes:
+            raise ValueError(f"validity.probe {claim.probe!r} is not one of the task's probes")
+        if claim.split not in self.splits.present():
+            raise ValueError(f"validity.split {claim.split!r} is not a split of this task")
+        if (claim.attribute is None) != (claim.group is None):
+            raise ValueError("validity: give attribute and group together, or neither")
+        if claim.attribute is not None and claim.attribute not in self.attributes:
+            raise ValueError(f"validity.attribute {claim.attribute!r} is not an attribute")
         return self
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 >>> task = Task.load("flchain-mortality-temporal", build=True)   # doctest: +SKIP
 >>> X, y, meta = task.split("train")                             # doctest: +SKIP
+>>> masks = task.masks("ood_test")   # image tasks with ROIs      # doctest: +SKIP
 
 Loading always re-hashes the cached files against the manifest (and a released spec's
 pin); there is no switch to skip it.
@@ -61,20 +62,52 @@ class Task:
     def card(self) -> str:
         return (self.path / CARD).read_text(encoding="utf-8")
 
-    def frame(self, split: str) -> pd.DataFrame:
-        """All columns of one split, rows in ``sample_id`` order."""
+    def _shards(self, split: str, suffix: str) -> list[str]:
         if split not in self.splits:
             raise KeyError(f"{self.spec.ref} has no split {split!r}; splits: {self.splits}")
-        shards = sorted(n for n, e in self.manifest.files.items() if e.split == split)
-        tables = [pq.read_table(self.path / n).to_pandas() for n in shards]
+        return sorted(
+            n for n, e in self.manifest.files.items() if e.split == split and n.endswith(suffix)
+        )
+
+    def frame(self, split: str) -> pd.DataFrame:
+        """All columns of one split, rows in ``sample_id`` order."""
+        tables = [pq.read_table(self.path / n).to_pandas() for n in self._shards(split, ".parquet")]
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
-    def split(self, split: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-        """``(X, y, metadata)``: features indexed by ``sample_id``, class indices, and ids,
-        site, domain and ``group_*`` columns (default index)."""
+    def array(self, split: str, name: str = "inputs") -> np.ndarray:
+        """One stored array of an array task (``inputs``, ``masks`` or ``rater_masks``), as
+        stored (images uint8), rows in the order of :meth:`frame`."""
+        spec = self.spec.features.array
+        if spec is None or name not in spec.names:
+            have = spec.names if spec is not None else []
+            raise KeyError(f"{self.spec.ref} has no array {name!r}; arrays: {have}")
+        parts = [np.load(self.path / n) for n in self._shards(split, f".{name}.npy")]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def masks(self, split: str) -> np.ndarray:
+        """Ground-truth regions ``(n, H, W)`` bool (True = ROI), e.g. for explanation probes."""
+        return self.array(split, "masks").astype(bool)
+
+    def split(self, split: str) -> tuple[pd.DataFrame | np.ndarray, np.ndarray, pd.DataFrame]:
+        """``(X, y, metadata)``: inputs, class indices, and ids, site, domain, ``group_*``
+        and annotation columns (default index).
+
+        Tabular tasks: ``X`` is a feature DataFrame indexed by ``sample_id``. Image tasks:
+        float32 ``(n, C, H, W)`` in [0, 1]. Series tasks: float32 ``(n, C, T)``, NaN =
+        missing. Rows of ``X`` and ``metadata`` are in the same order.
+        """
         df = self.frame(split)
-        meta_cols = [c for c in df.columns if c in META_COLUMNS or c.startswith(GROUP_PREFIX)]
-        X = df[self.spec.features.names].set_axis(pd.Index(df["sample_id"], name="sample_id"))
+        keep = set(META_COLUMNS) | set(self.spec.annotations)
+        meta_cols = [c for c in df.columns if c in keep or c.startswith(GROUP_PREFIX)]
+        array = self.spec.features.array
+        X: pd.DataFrame | np.ndarray
+        if array is None:
+            X = df[self.spec.features.names].set_axis(pd.Index(df["sample_id"], name="sample_id"))
+        elif array.kind == "image":
+            X = self.array(split).astype(np.float32)
+            X /= np.float32(255)
+        else:
+            X = self.array(split).astype(np.float32, copy=False)
         return X, df["label"].to_numpy(), df[meta_cols]
 
     def encoding(self) -> TabularEncoding:

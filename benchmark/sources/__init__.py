@@ -6,8 +6,11 @@ from benchmark.errors import SpecError
 from benchmark.sources.base import Source, SourceContext, SourceData
 from benchmark.sources.local import LocalTableSource
 from benchmark.sources.packaged import SksurvSource
+from benchmark.sources.synthetic import SyntheticSource
 
-SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in (SksurvSource, LocalTableSource)}
+SOURCES: dict[str, type[Source]] = {
+    cls.name: cls for cls in (SksurvSource, LocalTableSource, SyntheticSource)
+}
 
 
 def get_source(name: str, where: str = "<spec>") -> Source:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,8 +36,12 @@ class SourceContext:
 
 @dataclass(frozen=True)
 class SourceData:
+    """The raw table, its provenance line, and arrays aligned with the table's rows
+    (image or series inputs, masks: see :class:`benchmark.spec.ArraySpec`)."""
+
     frame: pd.DataFrame
     provenance: str
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Source(abc.ABC):
@@ -75,9 +79,13 @@ def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def frame_sha256(frame: pd.DataFrame) -> str:
-    """Fingerprint of a table's content (values, column names, row order)."""
+def frame_sha256(frame: pd.DataFrame, arrays: dict[str, np.ndarray] | None = None) -> str:
+    """Fingerprint of a table's content (values, column names, row order) and of any
+    arrays beside it (name, dtype, shape, bytes)."""
     h = hashlib.sha256()
     h.update("\x1f".join(map(str, frame.columns)).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for name, arr in sorted((arrays or {}).items()):
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
