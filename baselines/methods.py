@@ -33,6 +33,7 @@ class Family:
     name: str
     config: dict[str, Any]
     fit_and_save: Callable[[Task, int, Path], Path]  # returns the saved model file
+    selection_rule: str = tabular.SELECTION_RULE
 
 
 def _mlp(method: str) -> Family:
@@ -60,13 +61,65 @@ def _gbm() -> Family:
     return Family("gbm", tabular.config_dict(config), fit_and_save)
 
 
-def families(method: str, task: Task) -> list[Family]:
-    """The model families ``method`` trains on ``task`` (tabular: MLP; ERM adds boosting)."""
+#: array-task families: name -> registered architecture (first = default)
+IMAGE_FAMILIES = {"cnn": "image-cnn", "densenet121": "densenet121"}
+SERIES_FAMILIES = {"transformer": "series-transformer"}
+
+
+def _deep(method: str, family: str, arch: str) -> Family:
+    from baselines import deep
+
+    config = deep.default_config(arch)
+
+    def fit_and_save(task: Task, seed: int, folder: Path) -> Path:
+        X, y, meta = task.split("train")
+        Xv, yv, _ = task.split("val")
+        module = deep.train_network(
+            arch,
+            X,
+            y,
+            Xv,
+            yv,
+            seed=seed,
+            method=method,
+            sample_weight=tabular.group_weights(meta) if method == "reweight" else None,
+            config=config,
+            arch_config={"n_classes": len(task.spec.label.classes)},
+        )
+        path = folder / "model.safetensors"
+        deep.save_network(module, str(path))
+        return path
+
+    config_dict = {"arch": arch, **deep.config_dict(config)}
+    return Family(family, config_dict, fit_and_save, deep.SELECTION_RULE)
+
+
+def available_families(task: Task) -> dict[str, str]:
+    """Family name -> what it is, for ``task``'s input kind."""
+    array = task.spec.features.array
+    if array is None:
+        return {"mlp": "tabular-mlp", "gbm": "gradient boosting (ERM only)"}
+    return IMAGE_FAMILIES if array.kind == "image" else SERIES_FAMILIES
+
+
+def families(method: str, task: Task, family: str | None = None) -> list[Family]:
+    """The model families ``method`` trains on ``task``: tabular MLP (ERM adds gradient
+    boosting); images: the small CNN (or ``family="densenet121"``, MONAI DenseNet-121);
+    series: the temporal transformer. ``family`` picks one."""
     if method not in METHODS:
         raise MedFailError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
-    if not task.spec.features.names:
-        raise MedFailError(f"{task.spec.ref}: baselines exist for tabular tasks only so far")
-    return [_mlp(method)] + ([_gbm()] if method == "erm" else [])
+    known = available_families(task)
+    if family is not None and family not in known:
+        raise MedFailError(
+            f"{task.spec.ref}: unknown model family {family!r}; families: {', '.join(known)}"
+        )
+    if task.spec.features.array is not None:
+        name = family or next(iter(known))
+        return [_deep(method, name, known[name])]
+    if family == "gbm" and method != "erm":
+        raise MedFailError("gradient boosting is trained with erm only")
+    todo = [_mlp(method)] + ([_gbm()] if method == "erm" else [])
+    return [f for f in todo if family is None or f.name == family]
 
 
 FLAGS = {
@@ -85,13 +138,14 @@ def run(
     n_boot: int = 1000,
     overwrite: bool = False,
     step: Callable[[str], None] | None = None,
+    family: str | None = None,
 ) -> list[Path]:
     """Train, score and write one entry per model family; returns the entry folders."""
     if not seeds:
         raise MedFailError("give at least one seed")
     from benchmark import __version__
 
-    todo = families(method, task)
+    todo = families(method, task, family)
     existing = [
         p
         for p in (entry_dir(root, task.spec.ref, f"{method}-{f.name}") for f in todo)
@@ -103,15 +157,15 @@ def run(
             "(--overwrite)"
         )
     written = []
-    for family in todo:
-        entry = f"{method}-{family.name}"
+    for fam in todo:
+        entry = f"{method}-{fam.name}"
         reports: dict[int, Report] = {}
         with tempfile.TemporaryDirectory(prefix="medfail-train-") as tmp:
             files: dict[int, list[Path]] = {}
             for seed in seeds:
                 folder = Path(tmp) / f"seed-{seed}"
                 folder.mkdir()
-                model_file = family.fit_and_save(task, seed, folder)
+                model_file = fam.fit_and_save(task, seed, folder)
                 reports[seed] = evaluate(
                     str(model_file), task, n_boot=n_boot, seeds={"train": seed}, name=entry
                 )
@@ -121,12 +175,12 @@ def run(
             meta = EntryMetadata(
                 name=entry,
                 method=method,
-                model=f"tabular-{family.name}",
+                model=fam.config.get("arch", f"tabular-{fam.name}"),
                 task=task.spec.ref,
                 task_content_sha256=task.manifest.content_sha256,
                 seeds=list(seeds),
-                selection_rule=tabular.SELECTION_RULE,
-                config=family.config,
+                selection_rule=fam.selection_rule,
+                config=fam.config,
                 flags=FLAGS[method],
                 submitted_by="MedFail baselines",
                 medfail_version=__version__,

@@ -1,0 +1,269 @@
+"""Deep baselines for image and telemetry tasks: one seeded training loop (ERM, sample
+reweighting, mixup) for the registered ``image-cnn``, ``densenet121`` and
+``series-transformer`` architectures.
+
+Inputs follow the task contracts: images ``(n, C, H, W)`` float in [0, 1], series
+``(n, C, T)`` float in physical units with NaN where missing; labels are int class indices.
+Every run is seeded (torch, numpy, python ``random``, the batch order, flips and mixup draws)
+and selects its model by :data:`SELECTION_RULE`. On CPU a run is bitwise reproducible for a
+given seed and thread count; on CUDA it is seeded but not bitwise reproducible (see
+:func:`_deterministic`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from benchmark import architectures
+
+SELECTION_RULE = (
+    "the epoch with the lowest (unweighted) cross-entropy on the task's val split "
+    "(in-distribution), with early stopping after `patience` epochs without improvement; "
+    "no test split is used"
+)
+METHODS = ("erm", "reweight", "mixup")
+IMAGE_ARCHITECTURES = ("image-cnn", "densenet121")
+SERIES_ARCHITECTURES = ("series-transformer",)
+
+
+@dataclass(frozen=True)
+class DeepConfig:
+    """Optimisation settings. ``augment``: random horizontal flips (p = 0.5 per image) for
+    image architectures, ignored for series; ``num_threads``: CPU threads (None: min(4, cores)).
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    max_epochs: int = 30
+    patience: int = 5
+    mixup_alpha: float = 0.4  # used by mixup only: lambda ~ Beta(alpha, alpha)
+    augment: bool = True
+    num_threads: int | None = None
+
+
+_DEFAULTS = {
+    "image-cnn": DeepConfig(),
+    "densenet121": DeepConfig(lr=3e-4, batch_size=32, max_epochs=20, patience=4),
+    "series-transformer": DeepConfig(weight_decay=1e-2, max_epochs=40, patience=8, augment=False),
+}
+
+
+def default_config(arch: str) -> DeepConfig:
+    """The default :class:`DeepConfig` for a deep architecture."""
+    if arch not in _DEFAULTS:
+        raise ValueError(f"no deep baseline for {arch!r}; one of {sorted(_DEFAULTS)}")
+    return _DEFAULTS[arch]
+
+
+def config_dict(config: DeepConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _set_threads(n: int | None) -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(n or max(1, min(4, cores or 1)))
+
+
+@contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    """On CPU, ``torch.use_deterministic_algorithms(True)`` for the run (restored after).
+
+    The CPU kernels used here are deterministic anyway; the flag is a guard that raises if a
+    nondeterministic op slips in. It stays off on CUDA, where adaptive average pooling and
+    max-pool backward have no deterministic kernels and would raise.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def _tensor(a: np.ndarray, dtype: type[np.generic]) -> torch.Tensor:
+    """A CPU tensor sharing ``a``'s memory where it can (copied if read-only or recast)."""
+    arr = np.asarray(a, dtype=dtype)
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+
+
+def _arch_defaults(arch: str, x: torch.Tensor, n_classes: int) -> dict[str, Any]:
+    if arch in IMAGE_ARCHITECTURES:
+        if x.dim() != 4:
+            raise ValueError(f"{arch} needs images (n, C, H, W); got shape {tuple(x.shape)}")
+        return {"in_channels": int(x.shape[1]), "n_classes": n_classes}
+    if x.dim() != 3:
+        raise ValueError(f"{arch} needs series (n, C, T); got shape {tuple(x.shape)}")
+    return {"n_channels": int(x.shape[1]), "n_classes": n_classes, "max_len": max(256, x.shape[2])}
+
+
+def train_network(
+    arch: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    seed: int,
+    method: str = "erm",
+    sample_weight: np.ndarray | None = None,
+    config: DeepConfig | None = None,
+    device: str | None = None,
+    arch_config: dict[str, Any] | None = None,
+    step: Callable[[str], None] | None = None,
+) -> nn.Module:
+    """Train ``arch`` with ``method`` in {erm, reweight, mixup}; the selected model, on CPU,
+    in eval mode.
+
+    ``reweight`` needs ``sample_weight`` (one non-negative weight per training sample; the
+    batch loss is the weighted mean cross-entropy); ``mixup`` interpolates normalised inputs
+    and one-hot targets with lambda ~ Beta(alpha, alpha) per batch. ``arch_config`` overrides
+    the architecture config read off the data (channels; ``n_classes`` = largest label + 1,
+    at least 2). Optimiser AdamW; early stopping and selection by :data:`SELECTION_RULE`.
+    Data stay on CPU; each batch is moved to ``device`` (None: CUDA when available).
+    ``step(what)`` is called after each epoch.
+    """
+    config = config or default_config(arch)
+    if arch not in _DEFAULTS:
+        raise ValueError(f"no deep baseline for {arch!r}; one of {sorted(_DEFAULTS)}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of {METHODS}")
+    if (method == "reweight") != (sample_weight is not None):
+        raise ValueError("sample_weight is required by, and only used with, method 'reweight'")
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        _set_threads(config.num_threads)
+    x, y = _tensor(X_train, np.float32), _tensor(y_train, np.int64)
+    xv, yv = _tensor(X_val, np.float32), _tensor(y_val, np.int64)
+    if len(x) != len(y) or len(xv) != len(yv) or len(y) == 0 or len(yv) == 0:
+        raise ValueError("X and y must be non-empty and of the same length, for train and val")
+    if min(int(y.min()), int(yv.min())) < 0:
+        raise ValueError("labels must be class indices (>= 0)")
+    w = torch.ones(len(y))
+    if sample_weight is not None:
+        w = _tensor(sample_weight, np.float32)
+        if w.shape != y.shape or not bool(torch.isfinite(w).all()) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("sample_weight: one finite weight >= 0 per sample, not all 0")
+    n_classes = max(2, int(max(y.max(), yv.max())) + 1)
+    flips = config.augment and arch in IMAGE_ARCHITECTURES
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA; before the weights are initialised
+    rng = np.random.default_rng(seed)  # batch order, flips, mixup draws
+    model = architectures.build(arch, {**_arch_defaults(arch, x, n_classes), **(arch_config or {})})
+    model.set_input_stats(x)
+    model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    best, best_state, waited = np.inf, None, 0
+    with _deterministic(dev):
+        for epoch in range(config.max_epochs):
+            model.train()
+            for idx in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
+                i = torch.as_tensor(idx)
+                xb = x[i]
+                if flips:
+                    flip = torch.as_tensor(rng.random(len(idx)) < 0.5)[:, None, None, None]
+                    xb = torch.where(flip, xb.flip(-1), xb)
+                opt.zero_grad(set_to_none=True)
+                loss = _loss(model, xb.to(dev), y[i].to(dev), w[i].to(dev), method, config, rng)
+                loss.backward()
+                opt.step()
+            val_loss = _val_loss(model, xv, yv, dev)
+            if step is not None:
+                step(f"{arch} epoch {epoch + 1}: val cross-entropy {val_loss:.4f}")
+            if val_loss < best - 1e-6:
+                best, waited = val_loss, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    break
+    if best_state is None:
+        raise RuntimeError(f"{arch}: the val loss was never finite (training diverged)")
+    model.cpu().load_state_dict(best_state)
+    return model.eval()
+
+
+def _loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    method: str,
+    config: DeepConfig,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    if method != "mixup":
+        per = F.cross_entropy(model(x), y, reduction="none")
+        return (per * w).sum() / w.sum()
+    lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
+    perm = torch.as_tensor(rng.permutation(len(y)), device=x.device)
+    z = model.prepare(x)
+    logits = model.from_prepared(lam * z + (1 - lam) * z[perm])
+    # = cross-entropy against the interpolated one-hot targets
+    return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
+
+
+def _val_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, chunk: int = 256
+) -> float:
+    """Mean (unweighted) cross-entropy, in nats, in eval mode."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for s in range(0, len(y), chunk):
+            logits = model(x[s : s + chunk].to(dev))
+            total += float(F.cross_entropy(logits, y[s : s + chunk].to(dev), reduction="sum"))
+    return total / len(y)
+
+
+def arch_name(module: nn.Module) -> str:
+    """The registered name of ``module``'s architecture."""
+    for name, cls in architectures.ARCHITECTURES.items():
+        if type(module) is cls:
+            return name
+    raise ValueError(f"{type(module).__name__} is not a registered architecture")
+
+
+def save_network(module: nn.Module, path: str) -> None:
+    """safetensors weights with the architecture (``medfail.arch``) and its config
+    (``medfail.config``, JSON) in the metadata; ``safetensors:PATH`` loads it back."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    meta = {"medfail.arch": arch_name(module), "medfail.config": json.dumps(module.config)}
+    save_file(state, path, metadata=meta)
+
+
+def load_network(path: str) -> nn.Module:
+    """A network saved by :func:`save_network`, on CPU, in eval mode (as ``load_model`` does:
+    build from the metadata, then a strict ``load_state_dict``)."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    module = architectures.build(meta["medfail.arch"], json.loads(meta["medfail.config"]))
+    module.load_state_dict(state, strict=True)
+    return module.eval()
