@@ -57,6 +57,11 @@ METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
             "attribute summary is the largest over groups.",
         ),
         (
+            "tpr_gap / fpr_gap / auroc_gap",
+            "Signed gaps per group: TPR_g - TPR_ref (equal-opportunity difference), "
+            "FPR_g - FPR_ref and AUROC_g - AUROC_ref; 0 is parity, the reference group is 0.",
+        ),
+        (
             "equalized_odds_difference_max",
             "fairlearn equalized_odds_difference: max(max-min TPR, max-min FPR) over groups; "
             "a group whose rate is undefined (no positives or negatives) is left out, where "

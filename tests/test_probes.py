@@ -33,7 +33,7 @@ from benchmark.predictions import SplitPredictions
 from benchmark.probes import ScoringContext
 from benchmark.probes.base import MAX_UNDEFINED, emit, interval, split_seed
 from benchmark.probes.calibration import CalibrationProbe
-from benchmark.probes.fairness import FairnessProbe
+from benchmark.probes.fairness import GROUP_METRICS, FairnessProbe
 from benchmark.probes.performance import METRICS as PERF_METRICS
 from benchmark.probes.performance import PerformanceProbe
 from benchmark.probes.shift import SHIFTED, ShiftProbe
@@ -245,6 +245,12 @@ def test_fairness_equals_fairlearn(spec: TaskSpec) -> None:
             gap = value(res[("equal_opportunity_ratio_gap", split, "sex", grp)])
             assert gap == pytest.approx(ed[grp], abs=TOL)
             assert res[("tpr", split, "sex", grp)].n == (g == grp).sum()
+            for k, want in (
+                ("tpr_gap", row["tpr"] - ref["tpr"]),
+                ("fpr_gap", row["fpr"] - ref["fpr"]),
+                ("auroc_gap", auc[grp] - auc["F"]),
+            ):  # signed, group minus reference
+                assert value(res[(k, split, "sex", grp)]) == pytest.approx(want, abs=TOL)
 
         def summary(name: str, split: str = split) -> float:
             return value(res[(name, split, "sex", None)])
@@ -568,7 +574,7 @@ def test_a_group_missing_from_one_split_gets_empty_rows(spec: TaskSpec, left: tu
     missing = sorted({"F", "M", "X"} - set(left))
     for g in missing:
         rows = [m for k, m in res.items() if k[1:] == ("id_test", "sex", g)]
-        assert len(rows) == 8
+        assert len(rows) == len(GROUP_METRICS)
         for m in rows:
             assert m.value is None and m.n == 0
             assert m.reason == f"no sex={g} samples in id_test"

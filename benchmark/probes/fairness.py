@@ -2,8 +2,10 @@
 
 Per group: n, selection rate, TPR, FPR, accuracy, AUROC, and versus the attribute's
 reference group: ``disparate_impact``, ``eod_sum`` (|dTPR| + |dFPR|, seed definition) and
-``equal_opportunity_ratio_gap``. Per attribute (``group=None``): the largest ``eod_sum``
-and ``equal_opportunity_ratio_gap``, fairlearn's ``equalized_odds_difference_max`` and
+``equal_opportunity_ratio_gap``, and the signed gaps ``tpr_gap``, ``fpr_gap`` and
+``auroc_gap`` (group minus reference; paired within each replicate). Per attribute
+(``group=None``): the largest ``eod_sum`` and ``equal_opportunity_ratio_gap``, fairlearn's
+``equalized_odds_difference_max`` and
 ``demographic_parity_difference``, ``demographic_parity_ratio`` (min/max selection rate),
 and ``worst_group_auroc`` / ``worst_group_accuracy`` over groups of at least
 ``min_group_size`` samples (the eligible groups are fixed on the full split). Groups seen
@@ -30,6 +32,9 @@ GROUP_METRICS = [
     "disparate_impact",
     "eod_sum",
     "equal_opportunity_ratio_gap",
+    "tpr_gap",
+    "fpr_gap",
+    "auroc_gap",
 ]
 SUMMARY_METRICS = [
     "eod_sum",
@@ -95,7 +100,8 @@ class FairnessProbe(Probe):
             di = ratio(sel, ref_of(sel))
             eod = np.abs(tpr - ref_of(tpr)) + np.abs(fpr - ref_of(fpr))
             ed = ratio(np.abs(tpr - ref_of(tpr)), ref_of(tpr))
-            return np.stack([sel, tpr, fpr, c.accuracy, auroc, di, eod, ed], axis=2)
+            gaps = [tpr - ref_of(tpr), fpr - ref_of(fpr), auroc - ref_of(auroc)]
+            return np.stack([sel, tpr, fpr, c.accuracy, auroc, di, eod, ed, *gaps], axis=2)
 
         at_point = by_group(np.ones((1, len(p)), dtype=np.int32))[0]
         ok = {k: ~np.isnan(at_point[:, i]) for i, k in enumerate(GROUP_METRICS)}
@@ -186,9 +192,19 @@ class FairnessProbe(Probe):
             "eod_sum": f"TPR or FPR undefined for group {g} or the reference {ref}",
             "equal_opportunity_ratio_gap": f"TPR of {g} undefined, or reference {ref} TPR is 0",
             "disparate_impact": f"reference group {ref} selects no one",
+            "tpr_gap": f"TPR undefined for group {g} or the reference {ref}",
+            "fpr_gap": f"FPR undefined for group {g} or the reference {ref}",
+            "auroc_gap": f"AUROC undefined for group {g} or the reference {ref}",
         }
         if r is None:
-            for k in ("disparate_impact", "eod_sum", "equal_opportunity_ratio_gap"):
+            for k in (
+                "disparate_impact",
+                "eod_sum",
+                "equal_opportunity_ratio_gap",
+                "tpr_gap",
+                "fpr_gap",
+                "auroc_gap",
+            ):
                 reasons[k] = f"reference group {ref} has no samples in this split"
         return reasons
 
