@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from baselines.losses import training_loss
 from benchmark import architectures
 
 SELECTION_RULE = (
@@ -186,7 +187,9 @@ def train_network(
                     flip = torch.as_tensor(rng.random(len(idx)) < 0.5)[:, None, None, None]
                     xb = torch.where(flip, xb.flip(-1), xb)
                 opt.zero_grad(set_to_none=True)
-                loss = _loss(model, xb.to(dev), y[i].to(dev), w[i].to(dev), method, config, rng)
+                loss = training_loss(
+                    model, xb.to(dev), y[i].to(dev), w[i].to(dev), method, config.mixup_alpha, rng
+                )
                 loss.backward()
                 opt.step()
             val_loss = _val_loss(model, xv, yv, dev)
@@ -203,26 +206,6 @@ def train_network(
         raise RuntimeError(f"{arch}: the val loss was never finite (training diverged)")
     model.cpu().load_state_dict(best_state)
     return model.eval()
-
-
-def _loss(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor,
-    method: str,
-    config: DeepConfig,
-    rng: np.random.Generator,
-) -> torch.Tensor:
-    if method != "mixup":
-        per = F.cross_entropy(model(x), y, reduction="none")
-        return (per * w).sum() / w.sum()
-    lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
-    perm = torch.as_tensor(rng.permutation(len(y)), device=x.device)
-    z = model.prepare(x)
-    logits = model.from_prepared(lam * z + (1 - lam) * z[perm])
-    # = cross-entropy against the interpolated one-hot targets
-    return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
 
 
 def _val_loss(

@@ -21,6 +21,7 @@ from sklearn.preprocessing import OrdinalEncoder
 from torch import nn
 from torch.nn import functional as F
 
+from baselines.losses import training_loss
 from benchmark.architectures import TabularMLP
 from benchmark.spec import GROUP_PREFIX
 from benchmark.task import Task
@@ -91,7 +92,7 @@ def train_mlp(task: Task, method: str, seed: int, config: MLPConfig = MLPConfig(
         for idx in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
             i = torch.as_tensor(idx)
             opt.zero_grad()
-            loss = _loss(model, x[i], yt[i], w[i], method, config, rng)
+            loss = training_loss(model, x[i], yt[i], w[i], method, config.mixup_alpha, rng)
             loss.backward()
             opt.step()
         model.eval()
@@ -107,25 +108,6 @@ def train_mlp(task: Task, method: str, seed: int, config: MLPConfig = MLPConfig(
     assert best_state is not None
     model.load_state_dict(best_state)
     return model.eval()
-
-
-def _loss(
-    model: TabularMLP,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor,
-    method: str,
-    config: MLPConfig,
-    rng: np.random.Generator,
-) -> torch.Tensor:
-    if method != "mixup":
-        per = F.cross_entropy(model(x), y, reduction="none")
-        return (per * w).sum() / w.sum()
-    lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
-    perm = torch.as_tensor(rng.permutation(len(y)))
-    z = model.prepare(x)
-    logits = model.head(model.body(lam * z + (1 - lam) * z[perm]))
-    return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
 
 
 def train_gbm(task: Task, seed: int, config: GBMConfig = GBMConfig()) -> Pipeline:

@@ -66,6 +66,10 @@ class TabularMLP(nn.Module):
         """Imputed and standardised inputs (what mixup interpolates)."""
         return (torch.where(torch.isnan(x), self.fill, x) - self.center) / self.scale
 
+    def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits from prepared inputs (mixup interpolates there)."""
+        return self.head(self.body(z))
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (used by shift diagnostics)."""
         return self.body(self.prepare(x))

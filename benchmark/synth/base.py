@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -106,6 +106,23 @@ class CohortBase(Strict):
     n: int = Field(ge=1, le=1_000_000)
     prevalence: float = Field(gt=0, lt=1)
     label_noise: LabelNoise = Field(default_factory=LabelNoise)
+
+
+class GeneratorParams(Strict):
+    """What every generator's ``Params`` holds: cohorts, one per site (names distinct).
+
+    Subclasses narrow ``cohorts`` to their own ``Cohort`` type; the check is inherited.
+    """
+
+    cohorts: list[CohortBase] = Field(min_length=1)
+
+    @field_validator("cohorts")
+    @classmethod
+    def _distinct_sites(cls, v: list[CohortBase]) -> list[CohortBase]:
+        sites = [c.site for c in v]
+        if len(set(sites)) != len(sites):
+            raise ValueError(f"cohort sites must be distinct: {sites}")
+        return v
 
 
 def draw_labels(rng: np.random.Generator, n: int, prevalence: float) -> np.ndarray:

@@ -66,6 +66,7 @@ from pydantic import Field, field_validator, model_validator
 
 from benchmark.synth.base import (
     CohortBase,
+    GeneratorParams,
     Strict,
     SynthBatch,
     apply_label_noise,
@@ -176,20 +177,12 @@ class Cohort(CohortBase):
         return self
 
 
-class Params(Strict):
+class Params(GeneratorParams):
     """``image_size``: side in pixels; ``raters``: rater masks per image (0 = none)."""
 
     image_size: int = Field(default=64, ge=32, le=224)
     raters: int = Field(default=0, ge=0, le=8)
     cohorts: list[Cohort] = Field(min_length=1)
-
-    @field_validator("cohorts")
-    @classmethod
-    def _distinct_sites(cls, v: list[Cohort]) -> list[Cohort]:
-        sites = [c.site for c in v]
-        if len(set(sites)) != len(sites):
-            raise ValueError(f"cohort sites must be distinct: {sites}")
-        return v
 
 
 @dataclass(frozen=True, eq=False)

@@ -36,6 +36,7 @@ from pydantic import Field, field_validator
 
 from benchmark.synth.base import (
     CohortBase,
+    GeneratorParams,
     Strict,
     SynthBatch,
     apply_label_noise,
@@ -44,8 +45,8 @@ from benchmark.synth.base import (
     metadata,
     to_uint8,
 )
-from benchmark.synth.pathology import smooth_noise, style_summary
-from benchmark.synth.style import ScannerStyle, apply_style
+from benchmark.synth.pathology import smooth_noise
+from benchmark.synth.style import ScannerStyle, apply_style, summary
 
 CLASSES: tuple[str, str] = ("benign", "malignant")
 
@@ -105,19 +106,11 @@ class Cohort(CohortBase):
         return v
 
 
-class Params(Strict):
+class Params(GeneratorParams):
     """``image_size``: image side in pixels."""
 
     image_size: int = Field(default=64, ge=32, le=224)
     cohorts: list[Cohort] = Field(min_length=1)
-
-    @field_validator("cohorts")
-    @classmethod
-    def _distinct_sites(cls, v: list[Cohort]) -> list[Cohort]:
-        sites = [c.site for c in v]
-        if len(set(sites)) != len(sites):
-            raise ValueError(f"cohort sites must be distinct: {sites}")
-        return v
 
 
 def _present(rng: np.random.Generator, noisy: np.ndarray, s: Shortcut) -> np.ndarray:
@@ -294,7 +287,7 @@ def _render_cohort(
         "ink": ink.astype(np.int64),
         "ruler": ruler.astype(np.int64),
         "lesion_area": masks.mean(axis=(1, 2), dtype=np.float64),
-        "scanner": np.full(n, style_summary(c.style), dtype=object),
+        "scanner": np.full(n, summary(c.style), dtype=object),
     }
     return images, masks, cols, clean, noisy
 

@@ -46,6 +46,7 @@ from scipy.signal import lfilter
 
 from benchmark.synth.base import (
     CohortBase,
+    GeneratorParams,
     Strict,
     SynthBatch,
     apply_label_noise,
@@ -137,7 +138,7 @@ class Cohort(CohortBase):
         return self
 
 
-class Params(Strict):
+class Params(GeneratorParams):
     """Task grid (``window`` steps of ``step_minutes``), label horizon and cohorts."""
 
     window: int = Field(default=120, ge=8, le=10_000)
@@ -148,9 +149,6 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Params:
-        sites = [c.site for c in self.cohorts]
-        if len(set(sites)) != len(sites):
-            raise ValueError(f"cohort sites must be distinct: {sites}")
         lo, hi = self.prodrome_minutes
         if not 0 < lo <= hi:
             raise ValueError("prodrome_minutes must be [lo, hi] with 0 < lo <= hi")

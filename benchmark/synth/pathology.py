@@ -33,6 +33,7 @@ from pydantic import Field, field_validator
 
 from benchmark.synth.base import (
     CohortBase,
+    GeneratorParams,
     Strict,
     SynthBatch,
     apply_label_noise,
@@ -41,7 +42,7 @@ from benchmark.synth.base import (
     metadata,
     to_uint8,
 )
-from benchmark.synth.style import ScannerStyle, apply_style, gaussian_operator
+from benchmark.synth.style import ScannerStyle, apply_style, gaussian_operator, summary
 
 CLASSES: tuple[str, str] = ("benign", "atypical")
 
@@ -116,21 +117,13 @@ class Cohort(CohortBase):
     age_sd: float = Field(default=12.0, ge=0, le=40)
 
 
-class Params(Strict):
+class Params(GeneratorParams):
     """``image_size``: patch side in pixels; ``patches_per_patient``: patches per patient
     (the last patient of a cohort may have fewer)."""
 
     image_size: int = Field(default=64, ge=32, le=224)
     patches_per_patient: int = Field(default=1, ge=1, le=1000)
     cohorts: list[Cohort] = Field(min_length=1)
-
-    @field_validator("cohorts")
-    @classmethod
-    def _distinct_sites(cls, v: list[Cohort]) -> list[Cohort]:
-        sites = [c.site for c in v]
-        if len(set(sites)) != len(sites):
-            raise ValueError(f"cohort sites must be distinct: {sites}")
-        return v
 
 
 @lru_cache(maxsize=32)
@@ -157,17 +150,6 @@ def smooth_noise(rng: np.random.Generator, n: int, size: int, coarse: int) -> np
     z = rng.standard_normal((n * coarse, coarse), dtype=np.float32)
     y = (z @ op.T).reshape(n, coarse, size).transpose(0, 2, 1).reshape(n * size, coarse)
     return (y @ op.T).reshape(n, size, size).transpose(0, 2, 1)
-
-
-def style_summary(style: ScannerStyle | None) -> str:
-    """The non-default fields of ``style`` as ``key=value`` text (``none`` / ``default``)."""
-    if style is None:
-        return "none"
-    fields = style.model_dump(exclude_defaults=True)
-    return (
-        ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-        or "default"
-    )
 
 
 def _unit(v: tuple[float, float, float]) -> np.ndarray:
@@ -321,7 +303,7 @@ def _render_cohort(
         "stain": np.full(n, c.stain.summary(), dtype=object),
         "h_scale": h_scale[patient],
         "e_scale": e_scale[patient],
-        "scanner": np.full(n, style_summary(c.style), dtype=object),
+        "scanner": np.full(n, summary(c.style), dtype=object),
     }
     return images, cols, clean, noisy, patient
 
