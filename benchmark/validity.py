@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -43,6 +43,7 @@ class ValidityRecord(BaseModel):
     version: str
     content_sha256: str
     claim: ValidityClaim
+    config: dict[str, Any] = {}  # the baseline's training recipe (architecture, optimiser)
     n_boot: int
     seeds: list[SeedOutcome]
     medfail_version: str
@@ -170,9 +171,12 @@ def render_validity(spec: TaskSpec, record: ValidityRecord | None, digest: str) 
             f"| {s.seed} | {_fmt(s.value)} | {ci} | {'yes' if s.passed else 'no'} | {ctx} |"
         )
     verdict = "shown" if record.passed else "NOT shown"
+    recipe = ", ".join(f"{k} {v}" for k, v in record.config.items()) or "the family's defaults"
     return "\n".join(
         [
             head,
+            "",
+            f"Recipe: {recipe}; selected on `val` cross-entropy, no test split used.",
             "",
             f"Result ({record.n_boot} bootstrap replicates, medfail {record.medfail_version}, "
             f"{record.created_at}): the failure is **{verdict}**.",

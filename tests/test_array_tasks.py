@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from benchmark.build import build_task, pin_task
@@ -264,3 +265,27 @@ def test_outcome_reads_the_claimed_side_of_zero(icu_spec: Path) -> None:
     assert outcome(report, neg, 0).passed == (m.ci_high < 0)
     assert outcome(report, pos, 0).passed == (m.ci_low > 0)
     assert not (outcome(report, neg, 0).passed and outcome(report, pos, 0).passed)
+
+
+def test_baselines_run_trains_the_transformer_and_its_file_reproduces(
+    icu_spec: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+    from benchmark.report import Report
+
+    out = tmp_path / "subs"
+    args = ["baselines", "run", "--task", "tiny-icu", "--method", "erm", "--seeds", "0"]
+    result = CliRunner().invoke(app, [*args, "--n-boot", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    seed_dir = out / "tiny-icu@1.0.0" / "erm-transformer" / "seed-0"
+    meta = yaml.safe_load((seed_dir.parent / "metadata.yaml").read_text())
+    assert meta["model"] == "series-transformer" and meta["config"]["arch"] == meta["model"]
+    saved = Report.load(seed_dir)
+    again = evaluate(f"safetensors:{seed_dir / 'model.safetensors'}", "tiny-icu", n_boot=20)
+    for split in ("id_test", "ood_test"):
+        want = saved.metric("auroc", split, probe="performance").value
+        assert again.metric("auroc", split, probe="performance").value == want
+    bad = CliRunner().invoke(app, [*args, "--family", "cnn", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "unknown model family 'cnn'" in str(bad.exception or bad.output)

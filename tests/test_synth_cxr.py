@@ -368,3 +368,16 @@ def test_style_noise_has_the_stated_moments() -> None:
     counts = out * 100  # mean count 2: exact Poisson, whole counts
     assert np.allclose(counts, np.round(counts), atol=1e-3)
     assert abs(counts.mean() - 2) < 0.05 and abs(counts.var() - 2) < 0.1
+
+
+def test_breast_shadow_scales_womens_lower_lungs_only() -> None:
+    _, base = _batch(seed=3, n=120)
+    _, same = _batch(seed=3, n=120, breast_shadow=1.0)
+    _, dense = _batch(seed=3, n=120, breast_shadow=5.0)
+    assert base.inputs.tobytes() == same.inputs.tobytes()  # the default is the scale 1
+    women = (base.frame["sex"] == "F").to_numpy()
+    assert 0 < women.sum() < len(women)
+    diff = dense.inputs.astype(float) - base.inputs.astype(float)
+    assert np.abs(diff[~women]).max() == 0  # men unchanged, pixel for pixel
+    lower, upper = diff[women][:, 0, 40:56].mean(), diff[women][:, 0, 4:16].mean()
+    assert lower > 3 and lower > 5 * abs(upper)  # brighter over the lower lung fields

@@ -152,9 +152,12 @@ class Cohort(CohortBase):
     """One site. ``female``: share of women; ``age``: uniform range in years; ``style``: the
     site's scanner; ``marker`` / ``line``: shortcuts; ``lesion``: lesion appearance;
     ``counterfactual_pairs``: two rows per patient, with and without the lesion (then the
-    shortcuts cannot follow the label: their ``strength`` must be 0)."""
+    shortcuts cannot follow the label: their ``strength`` must be 0); ``breast_shadow``:
+    scale of women's breast soft-tissue shadow (1: peak 0.02-0.05 in intensity units;
+    larger values model denser tissue over the lower lung fields)."""
 
     female: float = Field(default=0.5, ge=0, le=1)
+    breast_shadow: float = Field(default=1.0, ge=0, le=10)
     age: tuple[float, float] = (20.0, 90.0)
     style: ScannerStyle = Field(default_factory=ScannerStyle)
     marker: Marker = Field(default_factory=Marker)
@@ -327,7 +330,7 @@ def draw_scene(
         "rib_phase": _f32(2 * np.pi) * u[:, 1],
         "rib_bend": 0.4 + 0.06 * z[:, 14],
         "rib_contrast": np.maximum(0.04 - 0.0025 * a10 + 0.004 * z[:, 15], 0.01),
-        "breast": f * (0.02 + 0.03 * u[:, 2]),
+        "breast": f * (0.02 + 0.03 * u[:, 2]) * cohort.breast_shadow,
         "breast_y": 0.40 + 0.08 * u[:, 3],
         "texture": 0.8 + 0.4 * u[:, 4],
     }

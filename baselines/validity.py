@@ -1,0 +1,78 @@
+"""Run a task's validity check: train its claimed baseline, score it, record the outcome.
+
+``check(ref)`` builds the task (a draft is rebuilt from its spec), trains the claim's
+baseline family on each claimed seed with :func:`baselines.methods.families`, scores it
+with :func:`benchmark.evaluate`, and writes :class:`benchmark.validity.ValidityRecord`
+beside the spec; the build is then refreshed so its card quotes the result. With
+``pin=True`` a passing draft is released (:func:`benchmark.build.pin_task`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from baselines.methods import families
+from benchmark.build import build_task, pin_task
+from benchmark.errors import SpecError
+from benchmark.evaluate import evaluate
+from benchmark.registry import resolve
+from benchmark.task import Task
+from benchmark.validity import ValidityRecord, outcome, write_validity
+
+
+def check(
+    ref: str,
+    *,
+    n_boot: int = 1000,
+    root: Path | None = None,
+    pin: bool = False,
+    step: Callable[[str], None] | None = None,
+) -> ValidityRecord:
+    """Check ``ref``'s validity claim on its current build; returns the written record."""
+    from benchmark import __version__
+
+    resolved = resolve(ref, root)
+    spec, spec_path = resolved.spec, resolved.spec_path
+    claim = spec.validity
+    if claim is None:
+        raise SpecError(f"{spec.ref}: the spec makes no validity claim")
+    build_task(spec, spec_path, root=root)
+    task = Task.load(spec.ref, root=root)
+    (family,) = families(claim.baseline, task, claim.family)
+    seeds = []
+    for seed in claim.seeds:
+        with tempfile.TemporaryDirectory(prefix="medfail-validity-") as tmp:
+            model_file = family.fit_and_save(task, seed, Path(tmp))
+            report = evaluate(
+                str(model_file),
+                task,
+                n_boot=n_boot,
+                level=claim.level,
+                seeds={"train": seed},
+                name=f"{claim.baseline}-{family.name}",
+            )
+        seeds.append(outcome(report, claim, seed))
+        if step is not None:
+            step(
+                f"{spec.ref} seed {seed}: {seeds[-1].value} [{seeds[-1].ci_low}, "
+                f"{seeds[-1].ci_high}]"
+            )
+    record = ValidityRecord(
+        task=spec.id,
+        version=spec.version,
+        content_sha256=task.manifest.content_sha256,
+        claim=claim,
+        config=family.config,
+        n_boot=n_boot,
+        seeds=seeds,
+        medfail_version=__version__,
+        created_at=datetime.now(timezone.utc).date().isoformat(),
+    )
+    write_validity(spec_path, record)
+    build_task(spec, spec_path, root=root, force=True)  # the card now quotes the record
+    if pin and record.passed and not spec.released:
+        pin_task(spec_path, root=root)
+    return record
