@@ -14,13 +14,15 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from baselines.methods import families
 from benchmark.build import build_task, pin_task
 from benchmark.errors import SpecError
 from benchmark.evaluate import evaluate
 from benchmark.registry import resolve
 from benchmark.task import Task
-from benchmark.validity import ValidityRecord, outcome, write_validity
+from benchmark.validity import ValidityRecord, claim_metric, outcome, write_validity
 
 
 def check(
@@ -42,6 +44,7 @@ def check(
     build_task(spec, spec_path, root=root)
     task = Task.load(spec.ref, root=root)
     (family,) = families(claim.baseline, task, claim.family)
+    _check_claim(task)  # before minutes of training
     seeds = []
     for seed in claim.seeds:
         with tempfile.TemporaryDirectory(prefix="medfail-validity-") as tmp:
@@ -76,3 +79,29 @@ def check(
     if pin and record.passed and not spec.released:
         pin_task(spec_path, root=root)
     return record
+
+
+class _Constant:
+    """Scores every sample 0.5: enough to list the rows a report has."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.n_classes = n_classes
+
+    def predict_proba(self, batch: object) -> np.ndarray:
+        return np.full((len(batch), self.n_classes), 1 / self.n_classes)  # type: ignore[arg-type]
+
+
+def _check_claim(task: Task) -> None:
+    """The claim names a metric row the report will have (a typo fails here, not after
+    training)."""
+    claim = task.spec.validity
+    assert claim is not None
+    report = evaluate(_Constant(len(task.spec.label.classes)), task, probes=[claim.probe], n_boot=2)
+    try:
+        claim_metric(report, claim)
+    except KeyError as e:
+        names = sorted({m.metric for p in report.probes for m in p.metrics})
+        raise SpecError(
+            f"{task.spec.ref}: validity names no report row ({claim.describe()}); "
+            f"{claim.probe} metrics: {', '.join(names)}"
+        ) from e

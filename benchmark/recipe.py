@@ -270,6 +270,13 @@ def _check_arrays(spec: TaskSpec, arrays: dict[str, np.ndarray], n: int) -> None
             f"{where}: masks have shape {arrays['masks'].shape[1:]} per sample, "
             f"images {inputs.shape[2:]}"
         )
+    if array.rater_masks and (
+        arrays["rater_masks"].ndim != 4 or arrays["rater_masks"].shape[2:] != inputs.shape[2:]
+    ):
+        raise BuildError(
+            f"{where}: rater_masks must be (n, raters, H, W) with the images' H, W; got "
+            f"{arrays['rater_masks'].shape}"
+        )
 
 
 def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
@@ -277,12 +284,14 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
     where = spec.ref
     source = get_source(spec.source.name, where)
     data = source.load(source.parse_params(spec.source.params, where), ctx)
-    frame = data.frame
+    frame = data.frame.reset_index(drop=True)  # row labels are positions into the arrays
     _check_columns(spec, frame)
     n = len(frame)
     if n == 0:
         raise BuildError(f"{where}: the source returned no rows")
     _check_arrays(spec, data.arrays, n)
+    declared = spec.features.array.names if spec.features.array is not None else []
+    arrays = {name: data.arrays[name] for name in declared}  # others are not part of the task
 
     keep = pd.Series(True, index=frame.index)
     dropped: dict[str, int] = {}
@@ -375,7 +384,7 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
             )
         part = part.sort_values("sample_id", kind="stable")
         rows = part.index.to_numpy()  # source row positions, in the split's order
-        split_arrays[name] = {k: np.ascontiguousarray(v[rows]) for k, v in data.arrays.items()}
+        split_arrays[name] = {k: np.ascontiguousarray(v[rows]) for k, v in arrays.items()}
         splits[name] = part.reset_index(drop=True)
     check_patient_disjoint(splits)
 
@@ -389,7 +398,7 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
         source_rows=n,
         dropped=dropped,
         provenance=data.provenance,
-        input_sha256=frame_sha256(frame, data.arrays),
+        input_sha256=frame_sha256(frame, arrays),
         arrays=split_arrays,
     )
     result.stats = {name: _stats(spec, part) for name, part in splits.items()}

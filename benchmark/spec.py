@@ -506,8 +506,14 @@ class TaskSpec(_Strict):
             raise ValueError(f"validity.split {claim.split!r} is not a split of this task")
         if (claim.attribute is None) != (claim.group is None):
             raise ValueError("validity: give attribute and group together, or neither")
-        if claim.attribute is not None and claim.attribute not in self.attributes:
-            raise ValueError(f"validity.attribute {claim.attribute!r} is not an attribute")
+        if claim.attribute is not None:
+            if claim.attribute not in self.attributes:
+                raise ValueError(f"validity.attribute {claim.attribute!r} is not an attribute")
+            if claim.group == self.attributes[claim.attribute].reference:
+                raise ValueError(
+                    f"validity.group {claim.group!r} is the reference group of "
+                    f"{claim.attribute!r}: its gap is 0 by definition"
+                )
         return self
 
     @model_validator(mode="after")

@@ -26,6 +26,7 @@ from benchmark.registry import resolve
 from benchmark.spec import GROUP_PREFIX, TaskSpec
 
 META_COLUMNS = ("sample_id", "patient_id", "site", "domain")
+TEST_SPLITS = ("id_test", "ood_test")
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,18 @@ class Task:
         return self.array(split, "masks").astype(bool)
 
     def split(self, split: str) -> tuple[pd.DataFrame | np.ndarray, np.ndarray, pd.DataFrame]:
-        """``(X, y, metadata)``: inputs, class indices, and ids, site, domain, ``group_*``
-        and annotation columns (default index).
+        """``(X, y, metadata)``: inputs, class indices, and ids, site, domain and
+        ``group_*`` columns (default index), plus the annotations on test splits only
+        (some, like a clean label, would leak into training).
 
         Tabular tasks: ``X`` is a feature DataFrame indexed by ``sample_id``. Image tasks:
         float32 ``(n, C, H, W)`` in [0, 1]. Series tasks: float32 ``(n, C, T)``, NaN =
         missing. Rows of ``X`` and ``metadata`` are in the same order.
         """
         df = self.frame(split)
-        keep = set(META_COLUMNS) | set(self.spec.annotations)
+        keep = set(META_COLUMNS)
+        if split in TEST_SPLITS:  # analysis only: never handed out with training data
+            keep |= set(self.spec.annotations)
         meta_cols = [c for c in df.columns if c in keep or c.startswith(GROUP_PREFIX)]
         array = self.spec.features.array
         X: pd.DataFrame | np.ndarray

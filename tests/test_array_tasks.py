@@ -116,7 +116,10 @@ def test_series_task_rows_match_the_generator(icu_spec: Path) -> None:
         np.testing.assert_array_equal(X, inputs[rows])  # row i of X is meta's sample i
         classes = frame["label"].to_numpy()[rows]
         assert (np.array(task.spec.label.classes)[y] == classes).all()
-        assert list(meta.columns[-2:]) == ["drift", "label_clean"]
+        annotated = split in ("id_test", "ood_test")  # never handed out with training data
+        assert ("label_clean" in meta.columns) == annotated
+        if annotated:
+            assert list(meta.columns[-2:]) == ["drift", "label_clean"]
         seen += len(X)
     assert seen == len(frame)
     with pytest.raises(KeyError, match="no array 'masks'"):
@@ -164,6 +167,10 @@ def test_series_build_is_byte_identical_and_verified(icu_spec: Path, tmp_path: P
         ),
         (("annotations: [drift, label_clean]", "annotations: [drift, site]"), "reserved"),
         (("direction: negative", "direction: negative\n  split: ood_val"), "not a split"),
+        (
+            ("direction: negative", "direction: negative\n  attribute: sex\n  group: F"),
+            "reference group",
+        ),
     ],
 )
 def test_array_spec_errors_name_the_problem(edit: tuple[str, str], message: str) -> None:
@@ -289,3 +296,31 @@ def test_baselines_run_trains_the_transformer_and_its_file_reproduces(
         assert again.metric("auroc", split, probe="performance").value == want
     bad = CliRunner().invoke(app, [*args, "--family", "cnn", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "unknown model family 'cnn'" in str(bad.exception or bad.output)
+
+
+def test_label_noise_in_a_group_no_sample_has_is_a_build_error(tmp_path: Path) -> None:
+    path = write_icu(tmp_path)
+    text = path.read_text().replace(
+        "effect: 2.0}", "effect: 2.0, label_noise: {fnr: 0.3, only: {sex: female}}}", 1
+    )
+    path.write_text(text)
+    with pytest.raises(BuildError, match=r"no sample has sex='female'; values: \['F', 'M'\]"):
+        build_task(load_spec(path), path, root=tmp_path / "cache")
+
+
+def test_a_claim_on_a_missing_metric_fails_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baselines import validity
+    from baselines.methods import Family
+
+    path = write_icu(tmp_path / "tasks", claim=True)
+    path.write_text(path.read_text().replace("metric: ood_minus_id_auroc", "metric: ood_auroc"))
+    monkeypatch.setenv(ENV_TASKS_PATH, str(tmp_path / "tasks"))
+
+    def refuse(*args: object) -> Path:
+        raise AssertionError("trained despite a bad claim")
+
+    monkeypatch.setattr(validity, "families", lambda *a: [Family("transformer", {}, refuse)])
+    with pytest.raises(SpecError, match=r"validity names no report row.*ood_minus_id_auroc"):
+        validity.check("tiny-icu", n_boot=10)

@@ -115,7 +115,9 @@ def test_drift_moves_the_channel_by_the_asked_offset() -> None:
     assert unclipped.mean() > 0.8
     expected = np.broadcast_to(-2.0 * hours, unclipped.shape)
     got = x1[:, SPO2] - x0[:, SPO2]
-    np.testing.assert_allclose(got[unclipped], expected[unclipped], atol=1e-4)
+    # SpO2 is displayed in whole %: the drift shows up to the display rounding
+    np.testing.assert_allclose(got[unclipped], expected[unclipped], atol=1 + 1e-4)
+    assert abs((got[unclipped] - expected[unclipped]).mean()) < 0.05
     for other in (HR, RR, MAP):
         assert x1[:, other].tobytes() == x0[:, other].tobytes()
 
@@ -152,10 +154,12 @@ def test_sampling_interval_holds_values_within_blocks() -> None:
     frame, x = _one(8, n=200, sampling_minutes=5)
     blocks = x.reshape(200, len(CHANNELS), 24, 5)
     assert (blocks == blocks[..., :1]).all()
-    assert (np.diff(blocks[..., 0], axis=-1) != 0).mean() > 0.99  # new reading each block
+    # a new reading each block (displayed values are rounded, so some repeat by chance)
+    assert (np.diff(blocks[..., 0], axis=-1) != 0).mean() > 0.6
     assert frame["sampling_minutes"].eq(5.0).all()
     _, every = _one(8, n=200)
-    assert (np.diff(every, axis=-1) != 0).mean() > 0.99
+    within = np.diff(every.reshape(200, len(CHANNELS), 24, 5), axis=-1)
+    assert (within != 0).mean() > 0.5  # sampled every minute: values move inside blocks
     with pytest.raises(ValidationError, match="multiple"):
         _params(Cohort(site="a", n=10, prevalence=0.5, sampling_minutes=2.5), step_minutes=2)
 

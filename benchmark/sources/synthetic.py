@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from benchmark.errors import SpecError
+from benchmark.errors import BuildError, SpecError
 from benchmark.sources.base import (
     Source,
     SourceContext,
@@ -52,7 +52,10 @@ class SyntheticSource(Source):
         module = generator_module(params.generator)
         config = module.Params.model_validate(params.config)
         seed = int(ctx.rng.integers(2**63))
-        batch = module.generate(config, seed)
+        try:
+            batch = module.generate(config, seed)
+        except ValueError as e:  # a config the schema allows but the data contradict
+            raise BuildError(f"synthetic generator {params.generator!r}: {e}") from e
         provenance = (
             f"MedFail synthetic generator `{params.generator}` "
             f"(benchmark.synth.{GENERATORS[params.generator]}, medfail {__version__}), "

@@ -140,7 +140,11 @@ def apply_label_noise(
         ((attr, value),) = noise.only.items()
         if attr not in attrs:
             raise ValueError(f"label_noise.only names {attr!r}; attributes: {sorted(attrs)}")
-        flip &= attrs[attr].astype(str) == value
+        in_group = attrs[attr].astype(str) == value
+        if len(clean) and not in_group.any():
+            seen = sorted(set(attrs[attr].astype(str).tolist()))
+            raise ValueError(f"label_noise.only: no sample has {attr}={value!r}; values: {seen}")
+        flip &= in_group
     return np.where(flip, 1 - clean, clean).astype(np.int8)
 
 

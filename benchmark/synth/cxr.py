@@ -190,7 +190,7 @@ class Params(GeneratorParams):
 
 @dataclass(frozen=True, eq=False)
 class Scene:
-    """Every per-image parameter of a batch (arrays of length n, float32 normalised units
+    """Every per-image parameter of a batch (arrays of length n, float64 normalised units
     unless noted). Rendering it is deterministic given ``image_size`` and the style."""
 
     female: np.ndarray  # bool
@@ -266,8 +266,8 @@ class Rendered(NamedTuple):
     rater_masks: np.ndarray | None
 
 
-def _f32(x: np.ndarray | float) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32)
+def _f64(x: np.ndarray | float) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
 
 
 def _site_marker(site: str, marker: Marker) -> tuple[str, str]:
@@ -304,12 +304,12 @@ def draw_scene(
     (bool) and shortcut presence. Rater parameters come from their own stream, so the
     images do not depend on ``raters``."""
     n = len(age)
-    f = female.astype(np.float32)
-    a10 = (_f32(age) - 50) / 10  # decades from 50
-    z = _f32(rng.standard_normal((n, 16)))
-    u = _f32(rng.random((n, 6)))
+    f = female.astype(np.float64)
+    a10 = (_f64(age) - 50) / 10  # decades from 50
+    z = _f64(rng.standard_normal((n, 16)))
+    u = _f64(rng.random((n, 6)))
     centre = 0.025 * z[:, 0]
-    body_width = np.where(female, 0.815, 0.855).astype(np.float32) + 0.035 * z[:, 1]
+    body_width = np.where(female, 0.815, 0.855).astype(np.float64) + 0.035 * z[:, 1]
     scale = body_width / 0.835
     anatomy = {
         "centre": centre,
@@ -327,23 +327,23 @@ def draw_scene(
         "heart_width": 0.36 + 0.02 * z[:, 11],
         "heart_height": 0.3 + 0.015 * z[:, 12],
         "rib_period": 0.2 + 0.01 * z[:, 13],
-        "rib_phase": _f32(2 * np.pi) * u[:, 1],
+        "rib_phase": _f64(2 * np.pi) * u[:, 1],
         "rib_bend": 0.4 + 0.06 * z[:, 14],
         "rib_contrast": np.maximum(0.04 - 0.0025 * a10 + 0.004 * z[:, 15], 0.01),
         "breast": f * (0.02 + 0.03 * u[:, 2]) * cohort.breast_shadow,
         "breast_y": 0.40 + 0.08 * u[:, 3],
         "texture": 0.8 + 0.4 * u[:, 4],
     }
-    anatomy = {k: _f32(v) for k, v in anatomy.items()}
+    anatomy = {k: _f64(v) for k, v in anatomy.items()}
 
     # lesion: which lung, where in it, kind and size
     spec = cohort.lesion
-    lu = _f32(rng.random((n, 12)))
+    lu = _f64(rng.random((n, 12)))
     kind = np.where(lu[:, 0] < spec.opacity_share, 2, 1).astype(np.int8)
     size = np.where(kind[:, None] == 2, spec.opacity_size, spec.size)  # chosen range per row
-    radius = _f32((size[:, 0] + (size[:, 1] - size[:, 0]) * lu[:, 1]) * _PX)
-    side = np.where(lu[:, 2] < 0.5, -1, 1).astype(np.float32)
-    rho, theta = np.sqrt(lu[:, 3]), _f32(2 * np.pi) * lu[:, 4]
+    radius = _f64((size[:, 0] + (size[:, 1] - size[:, 0]) * lu[:, 1]) * _PX)
+    side = np.where(lu[:, 2] < 0.5, -1, 1).astype(np.float64)
+    rho, theta = np.sqrt(lu[:, 3]), _f64(2 * np.pi) * lu[:, 4]
     ax = np.maximum(0.7 * anatomy["lung_width"] - 0.5 * radius, 0.02)
     ay = np.maximum(0.7 * anatomy["lung_height"] - 0.5 * radius, 0.02)
     lesion_x = centre + side * anatomy["lung_offset"] + ax * rho * np.cos(theta)
@@ -352,14 +352,14 @@ def draw_scene(
     contrast = lo + (hi - lo) * lu[:, 5]
     opacity = kind == 2
     b_rho, b_theta = 0.5 * radius[:, None] * np.sqrt(lu[:, 6:9]), 2 * np.pi * lu[:, 9:12]
-    bu = _f32(rng.random((n, 6)))
+    bu = _f64(rng.random((n, 6)))
     blob_sd = radius[:, None] / _HALF_MAX * np.where(opacity[:, None], 0.85 + 0.4 * bu[:, :3], 1)
     blob_weight = np.where(opacity[:, None], 0.6 + 0.4 * bu[:, 3:], [1.0, 0.0, 0.0])
     blob_dx = np.where(opacity[:, None], b_rho * np.cos(b_theta), 0)
     blob_dy = np.where(opacity[:, None], b_rho * np.sin(b_theta), 0)
 
     # shortcuts' shapes (drawn for every image)
-    su = _f32(rng.random((n, 6)))
+    su = _f64(rng.random((n, 6)))
     marker_jitter = (su[:, :2] < 0.5).astype(np.int8)
     line_x = centre + 0.6 * su[:, 2] - 0.3
     line_bend = 0.5 * su[:, 3] - 0.25
@@ -375,28 +375,28 @@ def draw_scene(
     glyph, corner = _site_marker(cohort.site, cohort.marker)
     return Scene(
         female=female.astype(bool),
-        age=_f32(age),
+        age=_f64(age),
         **anatomy,
         lesion=np.asarray(lesion, dtype=bool),
         lesion_kind=kind,
-        lesion_x=_f32(lesion_x),
-        lesion_y=_f32(lesion_y),
+        lesion_x=_f64(lesion_x),
+        lesion_y=_f64(lesion_y),
         lesion_radius=radius,
-        lesion_contrast=_f32(contrast),
-        blob_dx=_f32(blob_dx),
-        blob_dy=_f32(blob_dy),
-        blob_sd=_f32(blob_sd),
-        blob_weight=_f32(blob_weight),
-        lesion_modulation=_f32(np.where(opacity, 0.6, 0.0)),
-        rater_level=_f32(rater_level),
+        lesion_contrast=_f64(contrast),
+        blob_dx=_f64(blob_dx),
+        blob_dy=_f64(blob_dy),
+        blob_sd=_f64(blob_sd),
+        blob_weight=_f64(blob_weight),
+        lesion_modulation=_f64(np.where(opacity, 0.6, 0.0)),
+        rater_level=_f64(rater_level),
         rater_shift=shift.astype(np.int8).reshape(n, raters, 2),
         marker=np.asarray(marker, dtype=bool),
         marker_jitter=marker_jitter,
         line=np.asarray(line, dtype=bool),
-        line_x=_f32(line_x),
-        line_bend=_f32(line_bend),
-        line_end=_f32(line_end),
-        line_level=_f32(line_level),
+        line_x=_f64(line_x),
+        line_bend=_f64(line_bend),
+        line_end=_f64(line_end),
+        line_level=_f64(line_level),
         glyph=glyph,
         corner=corner,
         noise_seed=noise_seed,
@@ -439,7 +439,7 @@ def cohort_scene(params: Params, seed: int, index: int) -> Scene:
 
 def _grid(size: int) -> np.ndarray:
     """Pixel-centre coordinates ``(size,)`` in (-1, 1)."""
-    return _f32((2 * np.arange(size) + 1) / size - 1)
+    return _f64((2 * np.arange(size) + 1) / size - 1)
 
 
 @lru_cache(maxsize=32)
@@ -450,7 +450,7 @@ def _upsampler(size: int, coarse: int) -> np.ndarray:
     d = (_grid(size)[:, None] - centres[None, :]) / (0.7 * 2 / coarse)
     op = np.exp(-0.5 * d**2)
     op /= np.sqrt((op**2).sum(axis=1, keepdims=True))
-    return _f32(op)
+    return _f64(op)
 
 
 def _smooth(z: np.ndarray, size: int) -> np.ndarray:
@@ -474,8 +474,8 @@ def _low_rank(
     column factors (scalars allowed), as one batched matmul: at 64 px a broadcast
     ``row + col`` runs W-long inner loops and is four times slower."""
     m, h, w = out.shape
-    r = np.empty((m, h, len(rows)), dtype=np.float32)
-    c = np.empty((m, len(cols), w), dtype=np.float32)
+    r = np.empty((m, h, len(rows)), dtype=np.float64)
+    c = np.empty((m, len(cols), w), dtype=np.float64)
     for k, (rk, ck) in enumerate(zip(rows, cols, strict=True)):
         r[:, :, k : k + 1] = rk
         c[:, k : k + 1, :] = ck
@@ -502,7 +502,7 @@ def _ellipse_terms(
     """Terms of ``amp * k * (1 - |dx/a|^power - (dy/b)^2)`` (``dx`` ``(m, 1, W)``, ``dy``
     ``(m, H, 1)``): clipped by :func:`_ramp`, a ramp from 0 on the outline to ``amp``
     inside (``amp`` None means 1; ``power`` 4 squares the sides)."""
-    g = _f32(k) if amp is None else _col(amp) * k
+    g = _f64(k) if amp is None else _col(amp) * k
     a = _col(a) if isinstance(a, np.ndarray) else a
     b = _col(b) if isinstance(b, np.ndarray) else b
     return g - g * (dx / a) ** power, -g * (dy / b) ** 2
@@ -517,10 +517,10 @@ def _lung(sc: Scene, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarra
 
 
 def lung_field(scene: Scene, image_size: int) -> np.ndarray:
-    """The unit lung fields ``(n, H, W)`` float32 the lesions are clipped to (a mask is
+    """The unit lung fields ``(n, H, W)`` float64 the lesions are clipped to (a mask is
     always inside ``lung_field > 0.5``)."""
     g = _grid(image_size)
-    out = np.empty((len(scene), image_size, image_size), dtype=np.float32)
+    out = np.empty((len(scene), image_size, image_size), dtype=np.float64)
     return _lung(scene, g[None, None, :], g[None, :, None], out)
 
 
@@ -582,9 +582,9 @@ def _render_block(
     shape = (m, size, size)
 
     # pixel-level randomness, always drawn in this order and amount
-    coarse8 = _f32(rng.standard_normal((m, 8, 8)))
-    coarse16 = _f32(rng.standard_normal((m, 16, 16)))
-    coarse_lesion = _f32(rng.standard_normal((m, 6, 6)))
+    coarse8 = _f64(rng.standard_normal((m, 8, 8)))
+    coarse16 = _f64(rng.standard_normal((m, 16, 16)))
+    coarse_lesion = _f64(rng.standard_normal((m, 6, 6)))
 
     # body with texture: background + body * (level - background + texture)
     up = _upsampler(16, 8)
@@ -593,7 +593,7 @@ def _render_block(
     coarse16 *= _col(0.03 * sc.texture)
     img = _smooth(coarse16, size)
     img += _col(sc.body_level - sc.background)
-    body = np.empty(shape, dtype=np.float32)
+    body = np.empty(shape, dtype=np.float64)
     _ramp(
         body,
         *_ellipse_terms(x - _col(sc.centre), y - _col(sc.body_y), sc.body_width, 1.45, 8, power=4),
@@ -602,11 +602,11 @@ def _render_block(
     img += _col(sc.background)
 
     # lungs: darkened by lung_depth, rib bands, nothing behind the heart
-    lung = _lung(sc, x, y, np.empty(shape, dtype=np.float32))
+    lung = _lung(sc, x, y, np.empty(shape, dtype=np.float64))
     pos = np.flatnonzero(show)  # images showing their lesion
     lung_pos = lung[pos]
     tmp = body  # reuse
-    omega = _f32(2 * np.pi) / sc.rib_period
+    omega = _f64(2 * np.pi) / sc.rib_period
     a = _col(omega) * y + _col(sc.rib_phase)  # (m, H, 1)
     b = _col(omega * sc.rib_bend) * (x - _col(sc.centre)) ** 2  # (m, 1, W)
     rc = _col(sc.rib_contrast)

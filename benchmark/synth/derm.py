@@ -57,13 +57,13 @@ TONE_GROUPS: tuple[str, ...] = ("light", "light", "medium", "medium", "dark", "d
 MELANIN = np.array([0.1, 0.25, 0.5, 0.8, 1.25, 1.8])
 
 # RGB optical-density spectra (natural log) per unit concentration
-_MEL = np.array([0.5, 0.75, 1.05], dtype=np.float32)  # melanin: absorbs blue most
-_HB = np.array([0.02, 0.4, 0.3], dtype=np.float32)  # hemoglobin: absorbs green
-_BASE = np.array([0.02, 0.04, 0.07], dtype=np.float32)
-_DERMAL = np.array([0.75, 0.6, 0.4], dtype=np.float32)  # deep melanin looks blue-grey
-_INK = np.array([0.9, 1.7, 0.35], dtype=np.float32)  # gentian violet
+_MEL = np.array([0.5, 0.75, 1.05], dtype=np.float64)  # melanin: absorbs blue most
+_HB = np.array([0.02, 0.4, 0.3], dtype=np.float64)  # hemoglobin: absorbs green
+_BASE = np.array([0.02, 0.04, 0.07], dtype=np.float64)
+_DERMAL = np.array([0.75, 0.6, 0.4], dtype=np.float64)  # deep melanin looks blue-grey
+_INK = np.array([0.9, 1.7, 0.35], dtype=np.float64)  # gentian violet
 _SPEC = 0.04
-_RULER_RGB = np.array([0.93, 0.91, 0.82], dtype=np.float32)
+_RULER_RGB = np.array([0.93, 0.91, 0.82], dtype=np.float64)
 
 _RADIUS = 0.28  # benign mean lesion radius
 _MAX_RADIUS = 0.62  # lesion boundary radius cap (the ruler strip starts at 0.84)
@@ -151,7 +151,7 @@ def _render_chunk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 images ``(n, 3, size, size)`` and lesion masks ``(n, size, size)``."""
     n = len(clean)
-    f32 = np.float32
+    f32 = np.float64
     m = (clean * c.effect).astype(f32)
     r_tab = _boundary(rng, clean, c.effect).astype(f32)
     u = rng.random((n, 8)).astype(f32)
@@ -248,7 +248,7 @@ def _ruler(
     tick = (cell % 1) < 2 / (size * _RULER_SPACING)  # about one pixel wide
     reach = np.where(tick & (cell < 1), 0.8, np.where(tick, 0.45, 0))  # tick length
     dark = depth[None, :, None] < reach[:, None, :]  # (k, band, size): across, along
-    strip = np.where(dark[:, None], np.float32(0.1), _RULER_RGB[None, :, None, None])
+    strip = np.where(dark[:, None], np.float64(0.1), _RULER_RGB[None, :, None, None])
     edge = np.minimum((u_edge[idx] * 4).astype(np.int64), 3)
     top, bottom, left, right = (edge == e for e in range(4))
     x[idx[top], :, :band, :] = strip[top]

@@ -7,6 +7,9 @@ five channels in :data:`CHANNELS` order, float32 ``(n, 5, T)`` with NaN where mi
 - ``rr``: respiratory rate, breaths/min;  ``map``: mean arterial pressure, mmHg;
 - ``temp``: core temperature, °C.
 
+Readings are rounded to the monitor's display resolution (whole units; 0.1 °C for
+temperature).
+
 Time convention: step ``j`` is at ``j * step_minutes`` minutes from the window start, and the
 window ends at ``end = window * step_minutes``. Label ``deteriorating`` = a deterioration
 onset in ``(end, end + horizon_minutes]``; ``onset_minute`` records it (minutes from the
@@ -79,11 +82,15 @@ _CORR = np.array(  # innovation correlation
 )
 _DELTA = np.array([35.0, -6.0, 12.0, -25.0, 1.8])  # full prodrome at onset, effect 1
 _HYPOTHERMIA = (0.2, -1.2)  # share of deteriorations with falling temperature, its delta
+# Display resolution (readings per unit): whole beats, %, breaths and mmHg; 0.1 degC. The
+# generator computes in float64 and rounds here, so last-bit differences between CPUs
+# (SIMD and BLAS kernels) never reach the stored float32 values.
+_RESOLUTION = np.array([1.0, 1.0, 1.0, 1.0, 10.0])[:, None]
 _INSTRUMENT_SD = np.array([1.0, 0.4, 0.8, 2.0, 0.03])
 # Rows low, high; shaped (2, C, 1) to broadcast over (n, C, T).
-_PHYSIO = np.float32([[30, 60, 4, 30, 33], [220, 100, 60, 160, 42]])[:, :, None]
-DISPLAY_RANGE = np.float32([[20, 50, 2, 20, 30], [250, 100, 70, 200, 43]])[:, :, None]
-ARTEFACT_VALUES = np.float32([[0, 0, 0, 0, 20], [300, 0, 99, 300, 45]])[:, :, None]
+_PHYSIO = np.float64([[30, 60, 4, 30, 33], [220, 100, 60, 160, 42]])[:, :, None]
+DISPLAY_RANGE = np.float64([[20, 50, 2, 20, 30], [250, 100, 70, 200, 43]])[:, :, None]
+ARTEFACT_VALUES = np.float64([[0, 0, 0, 0, 20], [300, 0, 99, 300, 45]])[:, :, None]
 
 
 class Drift(Strict):
@@ -166,9 +173,9 @@ def _ar1(z: np.ndarray, sd: np.ndarray, tau: float, dt: float) -> np.ndarray:
     """Stationary AR(1) along the last axis from standard normals ``z`` ``(n, C, T)``,
     correlation ``exp(-dt / tau)`` per step and marginal SD ``sd`` per channel."""
     phi = float(np.exp(-dt / tau))
-    e = z * (sd * np.sqrt(1 - phi**2)).astype(np.float32)[:, None]
-    e[:, :, 0] = z[:, :, 0] * sd.astype(np.float32)  # first value from the stationary law
-    return lfilter([1.0], [1.0, -phi], e, axis=-1).astype(np.float32)
+    e = z * (sd * np.sqrt(1 - phi**2)).astype(np.float64)[:, None]
+    e[:, :, 0] = z[:, :, 0] * sd.astype(np.float64)  # first value from the stationary law
+    return lfilter([1.0], [1.0, -phi], e, axis=-1).astype(np.float64)
 
 
 def _summary(cohort: Cohort) -> tuple[str, str]:
@@ -203,13 +210,13 @@ def _cohort(
     hypothermic = rng.random(n) < _HYPOTHERMIA[0]
     base_z = rng.standard_normal((n, n_ch))
     clock_h = rng.uniform(0, 24, size=n)
-    chol = np.linalg.cholesky(_CORR).astype(np.float32)
-    fast = rng.standard_normal((n, n_ch, t_len), dtype=np.float32)
-    slow = rng.standard_normal((n, n_ch, t_len), dtype=np.float32)
-    meas_z = rng.standard_normal((n, n_ch, t_len), dtype=np.float32)
-    art_u = rng.random((n, n_ch, t_len), dtype=np.float32)
+    chol = np.round(np.linalg.cholesky(_CORR), 12)  # LAPACK's last bits vary by CPU
+    fast = rng.standard_normal((n, n_ch, t_len), dtype=np.float64)
+    slow = rng.standard_normal((n, n_ch, t_len), dtype=np.float64)
+    meas_z = rng.standard_normal((n, n_ch, t_len), dtype=np.float64)
+    art_u = rng.random((n, n_ch, t_len), dtype=np.float64)
     drop_u = rng.random((n, n_ch))
-    gap_u = rng.random((n, n_ch, t_len), dtype=np.float32)
+    gap_u = rng.random((n, n_ch, t_len), dtype=np.float64)
 
     # True physiology.
     base = (
@@ -220,10 +227,10 @@ def _cohort(
     )
     clock = 2 * np.pi * (clock_h[:, None] + t / 60.0) / 24  # (n, T), radians
     peak = 2 * np.pi * _CIRCADIAN_PEAK_H / 24  # cos(clock - peak), expanded
-    cos_c = (_CIRCADIAN * np.cos(peak)).astype(np.float32)[:, None]
-    sin_c = (_CIRCADIAN * np.sin(peak)).astype(np.float32)[:, None]
-    x = base.astype(np.float32)[:, :, None] + cos_c * np.cos(clock, dtype=np.float32)[:, None]
-    x += sin_c * np.sin(clock, dtype=np.float32)[:, None]
+    cos_c = (_CIRCADIAN * np.cos(peak)).astype(np.float64)[:, None]
+    sin_c = (_CIRCADIAN * np.sin(peak)).astype(np.float64)[:, None]
+    x = base.astype(np.float64)[:, :, None] + cos_c * np.cos(clock, dtype=np.float64)[:, None]
+    x += sin_c * np.sin(clock, dtype=np.float64)[:, None]
     x += _ar1(chol @ fast, _FAST_SD, _FAST_TAU, dt)
     x += _ar1(chol @ slow, _SLOW_SD, _SLOW_TAU, dt)
     onset = np.where(clean == 1, end + lead, np.nan)
@@ -231,20 +238,21 @@ def _cohort(
     ramp = np.nan_to_num(ramp, nan=0.0)  # stable patients: no prodrome
     delta = np.broadcast_to(_DELTA, (n, n_ch)).copy()
     delta[hypothermic, 4] = _HYPOTHERMIA[1]
-    x += (cohort.effect * severity * delta)[:, :, None].astype(np.float32) * ramp[:, None, :]
+    x += (cohort.effect * severity * delta)[:, :, None].astype(np.float64) * ramp[:, None, :]
     x = np.clip(x, *_PHYSIO)
 
     # Measurement: noise, drift, display range, artefacts, sampling, dropout.
     extra_sd = np.array([cohort.noise.sd.get(ch, 0.0) for ch in CHANNELS])
-    sd = np.sqrt(_INSTRUMENT_SD**2 + extra_sd**2).astype(np.float32)
+    sd = np.sqrt(_INSTRUMENT_SD**2 + extra_sd**2).astype(np.float64)
     x += sd[:, None] * meas_z
     drifts = [cohort.drift.get(ch, Drift()) for ch in CHANNELS]
-    gain = np.array([d.gain for d in drifts], dtype=np.float32)[:, None]
+    gain = np.array([d.gain for d in drifts], dtype=np.float64)[:, None]
     offset = np.array([d.offset for d in drifts])[:, None] + np.outer(
         [d.offset_per_hour for d in drifts], t / 60.0
     )
-    x = x * gain + offset.astype(np.float32)
+    x = x * gain + offset.astype(np.float64)
     x = np.clip(x, *DISPLAY_RANGE)
+    x = np.round(x * _RESOLUTION) / _RESOLUTION  # what the monitor displays
     rate = cohort.noise.salt_pepper
     if rate > 0:
         low, high = ARTEFACT_VALUES
@@ -291,4 +299,6 @@ def generate(params: Params, seed: int) -> SynthBatch:
         frames.append(frame)
         arrays.append(x)
         start += cohort.n
-    return SynthBatch(pd.concat(frames, ignore_index=True), np.concatenate(arrays))
+    return SynthBatch(
+        pd.concat(frames, ignore_index=True), np.concatenate(arrays).astype(np.float32)
+    )

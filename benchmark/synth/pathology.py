@@ -140,14 +140,14 @@ def interpolation_operator(size: int, coarse: int) -> np.ndarray:
     np.add.at(op, (np.arange(size), hi), t)
     op = gaussian_operator(size, size / coarse / 2).astype(np.float64) @ op
     op /= np.sqrt((op**2).sum(axis=1, keepdims=True))
-    return op.astype(np.float32)
+    return op.astype(np.float64)
 
 
 def smooth_noise(rng: np.random.Generator, n: int, size: int, coarse: int) -> np.ndarray:
     """``n`` smooth random fields ``(n, size, size)``, unit variance per pixel, with about
     ``coarse`` blobs across the image."""
     op = interpolation_operator(size, coarse)
-    z = rng.standard_normal((n * coarse, coarse), dtype=np.float32)
+    z = rng.standard_normal((n * coarse, coarse), dtype=np.float64)
     y = (z @ op.T).reshape(n, coarse, size).transpose(0, 2, 1).reshape(n * size, coarse)
     return (y @ op.T).reshape(n, size, size).transpose(0, 2, 1)
 
@@ -220,23 +220,23 @@ def _nuclei(
         win = np.arange(-h, h + 1)
         iy = np.floor(cy[j]).astype(np.int64)[:, None, None] + win[None, :, None]  # (k, B, 1)
         ix = np.floor(cx[j]).astype(np.int64)[:, None, None] + win[None, None, :]  # (k, 1, B)
-        dy = (iy + 0.5 - cy[j, None, None]).astype(np.float32)
-        dx = (ix + 0.5 - cx[j, None, None]).astype(np.float32)
-        qxx, qxy, qyy = (q[i, j, None, None].astype(np.float32) for i in range(3))
+        dy = (iy + 0.5 - cy[j, None, None]).astype(np.float64)
+        dx = (ix + 0.5 - cx[j, None, None]).astype(np.float64)
+        qxx, qxy, qyy = (q[i, j, None, None].astype(np.float64) for i in range(3))
         d = qxx * dx**2 + (qxy * dy) * dx + qyy * dy**2
         np.sqrt(np.maximum(d, 0, out=d), out=d)
-        edge = (1 - d) * semi_b[j, None, None].astype(np.float32) + 0.5
+        edge = (1 - d) * semi_b[j, None, None].astype(np.float64) + 0.5
         np.clip(edge, 0, 1, out=edge)  # ~1 px antialiased rim
-        edge *= strength[j, None, None].astype(np.float32) * (0.75 + 0.25 * d)
+        edge *= strength[j, None, None].astype(np.float64) * (0.75 + 0.25 * d)
         flat = (img[j, None, None] * padded + iy + pad) * padded + (ix + pad)
         flats.append(flat.ravel())
         values.append(edge.ravel())
     flat = np.concatenate([np.zeros(0, np.int64), *flats])
-    value = np.concatenate([np.zeros(0, np.float32), *values])
+    value = np.concatenate([np.zeros(0, np.float64), *values])
     canvas = np.bincount(flat, value, minlength=n * padded * padded)
     out = canvas.reshape(n, padded, padded)[:, pad : pad + size, pad : pad + size]
     area = (out > 0.3).mean(axis=(1, 2))
-    return out.astype(np.float32), counts, area
+    return out.astype(np.float64), counts, area
 
 
 def _render_chunk(
@@ -261,7 +261,7 @@ def _render_chunk(
     od_e += 0.15 * np.minimum(od_n, 1)  # nuclei sit in cytoplasm
     od_h = od_n * (1 + 0.15 * chromatin)
     od_h += _BACKGROUND_H * (1 - 0.8 * lumen)
-    x = np.empty((n, 3, size, size), dtype=np.float32)
+    x = np.empty((n, 3, size, size), dtype=np.float64)
     for ch in range(3):  # Beer-Lambert per channel
         np.multiply(od_h, -hs[:, ch, None, None], out=x[:, ch])
         x[:, ch] -= od_e * es[:, ch, None, None]
@@ -285,8 +285,8 @@ def _render_cohort(
     noisy_p = apply_label_noise(rng, clean_p, c.label_noise, {"sex": sex_p})
     h_vec, e_vec, h_scale, e_scale = _stain_vectors(rng, c.stain, m)
     clean, noisy = clean_p[patient], noisy_p[patient]
-    hs = (h_vec * h_scale[:, None])[patient].astype(np.float32)
-    es = (e_vec * e_scale[:, None])[patient].astype(np.float32)
+    hs = (h_vec * h_scale[:, None])[patient].astype(np.float64)
+    es = (e_vec * e_scale[:, None])[patient].astype(np.float64)
 
     images = np.empty((n, 3, size, size), dtype=np.uint8)
     counts = np.empty(n, dtype=np.int64)

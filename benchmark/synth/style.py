@@ -1,6 +1,6 @@
 """Site and scanner style: acquisition effects applied to a batch of images.
 
-Images are float32 ``(n, C, H, W)`` in [0, 1]. Every operation is vectorised over the
+Images are float64 ``(n, C, H, W)`` in [0, 1]. Every operation is vectorised over the
 batch; spatial filters are written as ``H x H`` (and ``W x W``) linear operators applied
 with one matrix product per axis. Hand-written on purpose: MONAI's transforms run one
 image at a time; blur, bias field, contrast and noise through them measured 385 64x64
@@ -14,7 +14,13 @@ and intensity offset -> noise (Gaussian or Poisson) -> clip to [0, 1].
 Speed notes (one core, 5,000 64x64 images): NumPy's ziggurat normal sampler costs about
 0.2 s and exact ``rng.poisson`` about 1.2 s, more than the whole rendering budget, so
 :func:`normal_noise` draws normals by table look-up and Poisson noise is exact only at low
-counts (see :func:`apply_style`). Every step works in place on one float32 array.
+counts (see :func:`apply_style`). Every step works in place on one float64 array.
+
+Why float64: BLAS and NumPy's SIMD kernels are chosen per CPU (AVX-512, AVX2, ...) and
+round the last bits differently. In float32 that moved a few uint8 pixels between CPUs,
+so a rebuild on another machine missed its pin; in float64 the differences (~1e-16) stay
+far below what the uint8 output resolves (``tests/test_synth_tasks.py`` checks it by
+switching the kernels off).
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ def summary(style: ScannerStyle | None) -> str:
 def gaussian_operator(size: int, sigma: float) -> np.ndarray:
     """``size x size`` Gaussian blur matrix with reflected borders (rows sum to 1)."""
     if sigma <= 0:
-        return np.eye(size, dtype=np.float32)
+        return np.eye(size, dtype=np.float64)
     radius = max(1, int(np.ceil(3 * sigma)))
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
@@ -83,7 +89,7 @@ def gaussian_operator(size: int, sigma: float) -> np.ndarray:
         j = np.where(j >= size, 2 * size - j - 1, j)
         j = np.clip(j, 0, size - 1)
         np.add.at(op, (np.arange(size), j), w)
-    return op.astype(np.float32)
+    return op.astype(np.float64)
 
 
 @lru_cache(maxsize=64)
@@ -92,7 +98,7 @@ def resample_operator(size: int, fraction: float) -> np.ndarray:
     then linear interpolation back up (pixel centres aligned)."""
     small = max(2, round(size * fraction))
     if small >= size:
-        return np.eye(size, dtype=np.float32)
+        return np.eye(size, dtype=np.float64)
     edges = np.linspace(0, size, small + 1)
     down = np.zeros((small, size))
     for i in range(small):  # area weights of each output cell over the input pixels
@@ -109,7 +115,7 @@ def resample_operator(size: int, fraction: float) -> np.ndarray:
         t = pos - lo
         up[r, lo] += 1 - t
         up[r, hi] += t
-    return (up @ down).astype(np.float32)
+    return (up @ down).astype(np.float64)
 
 
 def apply_separable(x: np.ndarray, op_h: np.ndarray, op_w: np.ndarray) -> np.ndarray:
@@ -123,9 +129,9 @@ def apply_separable(x: np.ndarray, op_h: np.ndarray, op_w: np.ndarray) -> np.nda
 
 @lru_cache(maxsize=4)
 def _normal_table() -> np.ndarray:
-    """The 65,536 equiprobable quantiles of N(0, 1), rescaled to unit variance (float32)."""
+    """The 65,536 equiprobable quantiles of N(0, 1), rescaled to unit variance (float64)."""
     q = ndtri((np.arange(65536) + 0.5) / 65536)
-    table = (q / q.std()).astype(np.float32)
+    table = (q / q.std()).astype(np.float64)
     table.flags.writeable = False  # shared by every caller
     return table
 
@@ -142,14 +148,14 @@ def normal_noise(
     """
     size = int(np.prod(shape))
     bits = rng.bit_generator.random_raw(-(-size // 4)).view(np.uint16)[:size]
-    table = _normal_table() if scale == 1 else _normal_table() * np.float32(scale)
+    table = _normal_table() if scale == 1 else _normal_table() * np.float64(scale)
     return np.take(table, bits).reshape(shape)
 
 
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates in [-1, 1]: ``(H, 1)`` rows and ``(1, W)`` columns."""
-    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
-    xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    yy = np.linspace(-1, 1, h, dtype=np.float64)[:, None]
+    xx = np.linspace(-1, 1, w, dtype=np.float64)[None, :]
     return yy, xx
 
 
@@ -157,14 +163,14 @@ def bias_field(rng: np.random.Generator, n: int, h: int, w: int, peak: float) ->
     """Smooth multiplicative fields ``(n, 1, H, W)``: ``exp`` of a random quadratic surface
     scaled so its largest absolute log-gain is ``peak``."""
     yy, xx = _grid(h, w)
-    c = rng.standard_normal((n, 5)).astype(np.float32)[:, :, None, None]  # c[:, k]: (n, 1, 1)
+    c = rng.standard_normal((n, 5)).astype(np.float64)[:, :, None, None]  # c[:, k]: (n, 1, 1)
     # c0 x + c1 y + c2 xy + c3 (x^2 - 1/3) + c4 (y^2 - 1/3) as a rank-3 batched product
     # [row, 1, c2 y] @ [1, col, x]: one pass over (n, H, W) instead of three broadcasts
-    rows = np.empty((n, h, 3), dtype=np.float32)
+    rows = np.empty((n, h, 3), dtype=np.float64)
     rows[:, :, :1] = c[:, 1] * yy + c[:, 4] * (yy**2 - 1 / 3)
     rows[:, :, 1:2] = 1
     rows[:, :, 2:] = c[:, 2] * yy
-    cols = np.empty((n, 3, w), dtype=np.float32)
+    cols = np.empty((n, 3, w), dtype=np.float64)
     cols[:, :1] = 1
     cols[:, 1:2] = c[:, 0] * xx + c[:, 3] * (xx**2 - 1 / 3)
     cols[:, 2:] = xx
@@ -178,11 +184,11 @@ def bias_field(rng: np.random.Generator, n: int, h: int, w: int, peak: float) ->
 def vignette(h: int, w: int, strength: float) -> np.ndarray:
     """Radial fall-off ``(H, W)``: 1 at the centre, ``1 - strength`` at the corners."""
     yy, xx = _grid(h, w)
-    return (1 - strength * (xx**2 + yy**2) / 2).astype(np.float32)
+    return (1 - strength * (xx**2 + yy**2) / 2).astype(np.float64)
 
 
 def _poisson(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
-    """Replace ``x`` (float32, in place) by Poisson counts of mean ``x / level^2``, rescaled.
+    """Replace ``x`` (float64, in place) by Poisson counts of mean ``x / level^2``, rescaled.
 
     Exact ``rng.poisson`` (about 60 ns a draw) only where the mean count is below
     :data:`POISSON_EXACT_BELOW`; above it, N(lam, lam) rounded to whole counts, whose
@@ -190,7 +196,7 @@ def _poisson(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
     are drawn for every pixel first, so two images that differ in a few pixels share the
     noise elsewhere (only the exact low-count draws can shift).
     """
-    peak = np.float32(1.0 / level**2)
+    peak = np.float64(1.0 / level**2)
     lam = np.maximum(x, 0, out=x)
     lam *= peak
     flat = lam.reshape(-1)
@@ -210,24 +216,24 @@ def apply_style(
     x: np.ndarray, style: ScannerStyle, rng: np.random.Generator, *, copy: bool = True
 ) -> np.ndarray:
     """Apply ``style`` to float32 images ``(n, C, H, W)`` in [0, 1]; returns a new array
-    (``copy=False``: may work in, and return, ``x`` itself when it is float32)."""
+    (``copy=False``: may work in, and return, ``x`` itself when it is float64)."""
     n, _, h, w = x.shape
     if style.blur > 0 or style.resolution < 1:
         op_h = resample_operator(h, style.resolution) @ gaussian_operator(h, style.blur)
         op_w = resample_operator(w, style.resolution) @ gaussian_operator(w, style.blur)
-        x = apply_separable(x.astype(np.float32, copy=False), op_h, op_w)
-    elif copy or x.dtype != np.float32 or not x.flags.c_contiguous:
-        x = np.array(x, dtype=np.float32, order="C")
+        x = apply_separable(x.astype(np.float64, copy=False), op_h, op_w)
+    elif copy or x.dtype != np.float64 or not x.flags.c_contiguous:
+        x = np.array(x, dtype=np.float64, order="C")
     if style.bias_field > 0:
         x *= bias_field(rng, n, h, w, style.bias_field)
     if style.vignetting > 0:
         x *= vignette(h, w, style.vignetting)
     if style.contrast != 1 or style.offset != 0:
-        x *= np.float32(style.contrast)
-        x += np.float32(0.5 + style.offset - 0.5 * style.contrast)
+        x *= np.float64(style.contrast)
+        x += np.float64(0.5 + style.offset - 0.5 * style.contrast)
     if style.gamma != 1:
         np.clip(x, 0, 1, out=x)
-        x **= np.float32(style.gamma)
+        x **= np.float64(style.gamma)
     if style.noise_level > 0:
         if style.noise == "gaussian":
             x += normal_noise(rng, x.shape, style.noise_level)
