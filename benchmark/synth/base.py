@@ -125,6 +125,28 @@ class GeneratorParams(Strict):
         return v
 
 
+class Shortcut(Strict):
+    """A spurious marker correlated with the recorded label: with probability ``strength``
+    it is present exactly when the label is positive, otherwise with probability
+    ``base_rate`` (``strength`` 0: no correlation)."""
+
+    strength: float = Field(default=0.0, ge=0, le=1)
+    base_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+def shortcut_presence(
+    rng: np.random.Generator, s: Shortcut, n: int, label: np.ndarray | None = None
+) -> np.ndarray:
+    """Presence (bool) of shortcut ``s`` in ``n`` samples that follows the 0/1 ``label``
+    with probability ``strength`` (no label: Bernoulli(``base_rate``) only). Draws two
+    uniforms per sample whatever the settings, so streams stay aligned across configs."""
+    follow, chance = rng.random(n), rng.random(n)
+    base = chance < s.base_rate
+    if label is None:
+        return base
+    return np.where(follow < s.strength, label.astype(bool), base)
+
+
 def draw_labels(rng: np.random.Generator, n: int, prevalence: float) -> np.ndarray:
     """Bernoulli(prevalence) true labels as int8."""
     return (rng.random(n) < prevalence).astype(np.int8)

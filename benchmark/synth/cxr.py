@@ -67,6 +67,7 @@ from pydantic import Field, field_validator, model_validator
 from benchmark.synth.base import (
     CohortBase,
     GeneratorParams,
+    Shortcut,
     Strict,
     SynthBatch,
     apply_label_noise,
@@ -74,6 +75,7 @@ from benchmark.synth.base import (
     concat,
     draw_labels,
     metadata,
+    shortcut_presence,
 )
 from benchmark.synth.style import ScannerStyle, apply_style, summary
 
@@ -102,14 +104,6 @@ def _range(v: tuple[float, float], lo: float, hi: float, name: str) -> tuple[flo
     if not lo <= v[0] <= v[1] <= hi:
         raise ValueError(f"{name} must satisfy {lo} <= low <= high <= {hi}, got {list(v)}")
     return v
-
-
-class Shortcut(Strict):
-    """A shortcut present with probability ``strength`` exactly when the recorded label is
-    ``lesion``, otherwise with probability ``base_rate`` (``strength`` 0: no correlation)."""
-
-    strength: float = Field(default=0.0, ge=0, le=1)
-    base_rate: float = Field(default=0.0, ge=0, le=1)
 
 
 class Marker(Shortcut):
@@ -278,18 +272,6 @@ def _site_marker(site: str, marker: Marker) -> tuple[str, str]:
     return glyph, corner
 
 
-def _shortcut(
-    rng: np.random.Generator, s: Shortcut, n: int, label: np.ndarray | None = None
-) -> np.ndarray:
-    """Presence (bool) of a shortcut in ``n`` images: follows ``label`` with probability
-    ``strength`` (no label: Bernoulli(``base_rate``) only)."""
-    follow, chance = rng.random(n), rng.random(n)
-    base = chance < s.base_rate
-    if label is None:
-        return base
-    return np.where(follow < s.strength, label.astype(bool), base)
-
-
 def draw_scene(
     rng: np.random.Generator,
     cohort: Cohort,
@@ -415,13 +397,16 @@ def _draw(
     if cohort.counterfactual_pairs:
         clean = np.tile(np.array([1, 0], dtype=np.int8), n)
         noisy = apply_label_noise(rng, clean, cohort.label_noise, {"sex": np.repeat(sex, 2)})
-        marker, line = _shortcut(rng, cohort.marker, n), _shortcut(rng, cohort.line, n)
+        marker, line = (
+            shortcut_presence(rng, cohort.marker, n),
+            shortcut_presence(rng, cohort.line, n),
+        )
         lesion = np.ones(n, dtype=bool)
     else:
         clean = draw_labels(rng, n, cohort.prevalence)
         noisy = apply_label_noise(rng, clean, cohort.label_noise, {"sex": sex})
-        marker = _shortcut(rng, cohort.marker, n, noisy)
-        line = _shortcut(rng, cohort.line, n, noisy)
+        marker = shortcut_presence(rng, cohort.marker, n, noisy)
+        line = shortcut_presence(rng, cohort.line, n, noisy)
         lesion = clean.astype(bool)
     scene = draw_scene(rng, cohort, female, age, lesion, marker, line, raters)
     return scene, clean, noisy

@@ -37,12 +37,13 @@ from pydantic import Field, field_validator
 from benchmark.synth.base import (
     CohortBase,
     GeneratorParams,
-    Strict,
+    Shortcut,
     SynthBatch,
     apply_label_noise,
     cohort_rng,
     draw_labels,
     metadata,
+    shortcut_presence,
     to_uint8,
 )
 from benchmark.synth.pathology import smooth_noise
@@ -76,14 +77,6 @@ _RULER_SPACING = 0.125
 CHUNK_PIXELS = 256 * 64 * 64
 
 
-class Shortcut(Strict):
-    """A marker correlated with the recorded label: with probability ``strength`` it is
-    present exactly when the label is positive, otherwise present with ``base_rate``."""
-
-    strength: float = Field(default=0.0, ge=0, le=1)
-    base_rate: float = Field(default=0.0, ge=0, le=1)
-
-
 class Cohort(CohortBase):
     """One site: tone shares (``I``..``VI``, missing = 0, must sum to 1), demographics
     (``female`` share, age in years ~ N(``age_mean``, ``age_sd``) clipped to 18-95),
@@ -111,12 +104,6 @@ class Params(GeneratorParams):
 
     image_size: int = Field(default=64, ge=32, le=224)
     cohorts: list[Cohort] = Field(min_length=1)
-
-
-def _present(rng: np.random.Generator, noisy: np.ndarray, s: Shortcut) -> np.ndarray:
-    """Marker presence 0/1: the label with probability ``strength``, else Bernoulli."""
-    u = rng.random((2, len(noisy)))
-    return np.where(u[0] < s.strength, noisy, u[1] < s.base_rate).astype(np.int8)
 
 
 def _boundary(rng: np.random.Generator, clean: np.ndarray, effect: float) -> np.ndarray:
@@ -272,8 +259,8 @@ def _render_cohort(
     tone_group = np.asarray(TONE_GROUPS)[tone]
     attrs = {"sex": sex, "skin_tone": skin_tone, "tone_group": tone_group}
     noisy = apply_label_noise(rng, clean, c.label_noise, attrs)
-    ink = _present(rng, noisy, c.ink)
-    ruler = _present(rng, noisy, c.ruler)
+    ink = shortcut_presence(rng, c.ink, len(noisy), noisy).astype(np.int8)
+    ruler = shortcut_presence(rng, c.ruler, len(noisy), noisy).astype(np.int8)
 
     images = np.empty((n, 3, size, size), dtype=np.uint8)
     masks = np.empty((n, size, size), dtype=np.uint8)
