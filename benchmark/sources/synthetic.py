@@ -23,12 +23,11 @@ from benchmark.sources.base import (
 )
 from benchmark.spec import format_validation_error
 
-#: generator name -> module under ``benchmark.synth``
-GENERATORS = {"cxr": "cxr", "pathology": "pathology", "derm": "derm", "icu": "icu"}
+Generator = Literal["cxr", "pathology", "derm", "icu"]  # modules under ``benchmark.synth``
 
 
 class SyntheticParams(SourceParams):
-    generator: Literal["cxr", "pathology", "derm", "icu"]
+    generator: Generator
     config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -58,7 +57,7 @@ class SyntheticSource(Source):
             raise BuildError(f"synthetic generator {params.generator!r}: {e}") from e
         provenance = (
             f"MedFail synthetic generator `{params.generator}` "
-            f"(benchmark.synth.{GENERATORS[params.generator]}, medfail {__version__}), "
+            f"(benchmark.synth.{params.generator}, medfail {__version__}), "
             f"generator seed {seed} drawn from the task seed"
         )
         return SourceData(normalise_columns(batch.frame), provenance, arrays=batch.arrays())
@@ -66,4 +65,4 @@ class SyntheticSource(Source):
 
 def generator_module(name: str) -> Any:
     """The generator's module (it defines ``Params``, ``CLASSES`` and ``generate``)."""
-    return importlib.import_module(f"benchmark.synth.{GENERATORS[name]}")
+    return importlib.import_module(f"benchmark.synth.{name}")
