@@ -41,8 +41,7 @@ def check(
     claim = spec.validity
     if claim is None:
         raise SpecError(f"{spec.ref}: the spec makes no validity claim")
-    build_task(spec, spec_path, root=root)
-    task = Task.load(spec.ref, root=root)
+    task = Task.load(spec.ref, build=True, root=root)
     (family,) = families(claim.baseline, task, claim.family)
     _check_claim(task)  # before minutes of training
     seeds = []

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from machine import cpu_name  # benchmarks/machine.py (the script's own folder)
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from benchmark.stats import GroupedScorer, Resampler, percentile_ci
@@ -39,16 +40,6 @@ def medfail(y, s, g, thr, n_boot, clusters=None):
     cis = percentile_ci(np.concatenate(reps[0::2], axis=1).transpose(1, 0, 2))
     cis_all = percentile_ci(np.concatenate(reps[1::2], axis=1).transpose(1, 0, 2))
     return point, cis, cis_all
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = [line for line in f if line.startswith("model name")]
-        return lines[0].split(":", 1)[1].strip()
-    except (OSError, IndexError):
-        return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -19,11 +19,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
+
+from machine import cpu_name  # noqa: E402  (benchmarks/machine.py, the script's folder)
 
 BUSY_STYLE = {"blur": 1.0, "resolution": 0.5, "bias_field": 0.3, "vignetting": 0.2}
 
@@ -72,16 +73,6 @@ CASES: dict[str, Case] = {
     "derm 64px default": Case("derm", _images(64)),
     "icu telemetry default": Case("icu", _series),
 }
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = [line for line in f if line.startswith("model name")]
-        return lines[0].split(":", 1)[1].strip()
-    except (OSError, IndexError):
-        return platform.processor() or platform.machine()
 
 
 def time_case(case: Case, n: int, repeats: int) -> tuple[int, float, float] | str:

@@ -23,18 +23,22 @@ from benchmark.probes.base import Probe, ScoringContext, emit
 from benchmark.report import MetricResult, ProbeResult
 from benchmark.stats import GroupedScorer, ratio
 
-GROUP_METRICS = [
-    "selection_rate",
-    "tpr",
-    "fpr",
-    "accuracy",
-    "auroc",
+#: per-group metrics that compare the group with the attribute's reference group
+VS_REFERENCE = (
     "disparate_impact",
     "eod_sum",
     "equal_opportunity_ratio_gap",
     "tpr_gap",
     "fpr_gap",
     "auroc_gap",
+)
+GROUP_METRICS = [
+    "selection_rate",
+    "tpr",
+    "fpr",
+    "accuracy",
+    "auroc",
+    *VS_REFERENCE,
 ]
 SUMMARY_METRICS = [
     "eod_sum",
@@ -197,14 +201,7 @@ class FairnessProbe(Probe):
             "auroc_gap": f"AUROC undefined for group {g} or the reference {ref}",
         }
         if r is None:
-            for k in (
-                "disparate_impact",
-                "eod_sum",
-                "equal_opportunity_ratio_gap",
-                "tpr_gap",
-                "fpr_gap",
-                "auroc_gap",
-            ):
+            for k in VS_REFERENCE:
                 reasons[k] = f"reference group {ref} has no samples in this split"
         return reasons
 
