@@ -102,6 +102,12 @@ def _protocol(spec: TaskSpec, result: RecipeResult) -> str:
             else ""
         )
         + " and cut by fraction (largest remainder), so no patient crosses splits."
+        + (
+            " Splits given by a column take the rows whose value is listed (an official "
+            "split); the build refuses a patient found in two splits."
+            if any(not s.by_fraction for s in spec.splits.present().values())
+            else ""
+        )
     )
     parts.append("")
     dom_rows = []
@@ -117,7 +123,9 @@ def _protocol(spec: TaskSpec, result: RecipeResult) -> str:
             [
                 name,
                 split.domain,
-                f"{split.fraction:g}",
+                f"{split.fraction:g}"
+                if split.fraction is not None
+                else f"`{split.column}` in {split.values}",
                 str(st.rows),
                 str(st.patients),
                 str(st.positives),
@@ -135,6 +143,8 @@ def _protocol(spec: TaskSpec, result: RecipeResult) -> str:
     parts.append(
         "**Groups** (rows / prevalence of the positive class, per split). "
         f"Groups under {spec.min_group_size} rows are flagged by the scorer."
+        if spec.attributes
+        else "**Groups**: none; the source carries no demographic attributes."
     )
     parts.append("")
     for attr_name, attr in spec.attributes.items():
@@ -273,12 +283,19 @@ def render_card(
         "Source data": (
             f"Source `{spec.source.name}` with params `{spec.source.params}`: "
             f"{result.provenance}. Input fingerprint `{result.input_sha256}`."
+            + (f"\n\n{result.source_notes}" if result.source_notes else "")
         ),
         "Personal and sensitive information": (
-            "Group attributes: "
-            + ", ".join(f"`{a}`" for a in spec.attributes)
-            + ". They are kept to measure subgroup failure. Identifiers are the source's "
-            "row positions or de-identified ids, never names or record numbers."
+            (
+                "Group attributes: "
+                + ", ".join(f"`{a}`" for a in spec.attributes)
+                + ". They are kept to measure subgroup failure."
+                if spec.attributes
+                else "The source carries no demographic attributes, so this task has no "
+                "fairness probe."
+            )
+            + " Identifiers are the source's row positions or de-identified ids, never "
+            "names or record numbers."
         ),
         "Known limitations": (
             "Group sizes below the minimum make per-group metrics unstable; the scorer flags "

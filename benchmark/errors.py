@@ -23,6 +23,11 @@ class BuildError(MedFailError):
     """A task could not be built from its source."""
 
 
+class DataUnavailableError(BuildError):
+    """A task's source data are not on this machine (a credentialed data set, or a file
+    that must be downloaded); the message says what is expected and how to obtain it."""
+
+
 class PatientLeakError(BuildError):
     """A patient would appear in more than one split."""
 

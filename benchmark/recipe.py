@@ -66,6 +66,7 @@ class RecipeResult:
     stats: dict[str, SplitStats] = field(default_factory=dict)
     missing: dict[str, float] = field(default_factory=dict)
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> name -> rows
+    source_notes: str = ""
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -146,6 +147,9 @@ def _check_columns(spec: TaskSpec, frame: pd.DataFrame) -> None:
     for name, dom in spec.splits.domains.items():
         if dom.column is not None:
             needed[dom.column] = f"splits.domains.{name}.column"
+    for name, split in spec.splits.present().items():
+        if split.column is not None:
+            needed[split.column] = f"splits.{name}.column"
     for key in ("sample_id", "patient_id", "site"):
         if (col := getattr(spec, key)) is not None:
             needed[col] = key
@@ -173,14 +177,24 @@ def _domain_rng(seed: int, domain: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(domain.encode())]))
 
 
-def _assign_splits(spec: TaskSpec, table: pd.DataFrame) -> pd.Series:
-    """Split name per row; every patient's rows go to one split."""
+def _assign_splits(spec: TaskSpec, table: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    """Split name per row (None: the row's domain gives it no split); by fraction, every
+    patient's rows go to one split; by column, the caller checks that they did."""
     split_of_row = pd.Series(None, index=table.index, dtype=object)
     present = spec.splits.present()
     for domain in sorted({s.domain for s in present.values()}):
         names = [n for n, s in present.items() if s.domain == domain]
-        fractions = [present[n].fraction for n in names]
         rows = table[table["domain"] == domain]
+        if not present[names[0]].by_fraction:  # official splits, read from a column
+            for name in names:
+                split = present[name]
+                assert split.column is not None and split.values is not None
+                member = _text(frame.loc[rows.index, split.column]).isin(
+                    list(_text(pd.Series(split.values)))
+                )
+                split_of_row[member[member].index] = name
+            continue
+        fractions = [present[n].fraction or 0.0 for n in names]
         per_patient = rows.groupby("patient_id", sort=True)["label"].max()
         strata = per_patient if spec.splits.stratify else per_patient * 0
         rng = _domain_rng(spec.seed, domain)
@@ -372,7 +386,11 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
             f"(e.g. {pids}); a patient-level split is impossible"
         )
 
-    table["split"] = _assign_splits(spec, table)
+    table["split"] = _assign_splits(spec, table, frame)
+    unassigned = table["split"].isna()
+    if unassigned.any():
+        dropped["in a domain whose split columns give it no split"] = int(unassigned.sum())
+        table = table[~unassigned].copy()
     splits: dict[str, pd.DataFrame] = {}
     split_arrays: dict[str, dict[str, np.ndarray]] = {}
     for name in spec.splits.present():
@@ -400,6 +418,7 @@ def run_recipe(spec: TaskSpec, ctx: SourceContext) -> RecipeResult:
         provenance=data.provenance,
         input_sha256=frame_sha256(frame, arrays),
         arrays=split_arrays,
+        source_notes=data.notes,
     )
     result.stats = {name: _stats(spec, part) for name, part in splits.items()}
     result.missing = {col: float(table[col].isna().mean()) for col in spec.features.names}

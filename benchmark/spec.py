@@ -258,10 +258,27 @@ class DomainSpec(_Strict):
 
 
 class SplitSpec(_Strict):
-    """A share of one domain's patients."""
+    """Part of one domain: a share of its patients (``fraction``), or the rows whose
+    ``column`` (compared as text) is in ``values``, e.g. a data set's official split."""
 
     domain: str
-    fraction: float = Field(gt=0, le=1)
+    fraction: float | None = Field(default=None, gt=0, le=1)
+    column: str | None = None
+    values: list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitSpec:
+        if (self.column is None) != (self.values is None):
+            raise ValueError("give column and values together")
+        if (self.fraction is None) == (self.column is None):
+            raise ValueError("give either fraction or column/values")
+        if self.values is not None and not self.values:
+            raise ValueError("values must not be empty")
+        return self
+
+    @property
+    def by_fraction(self) -> bool:
+        return self.fraction is not None
 
 
 class SplitsSpec(_Strict):
@@ -271,6 +288,9 @@ class SplitsSpec(_Strict):
     each domain's *patients* are then shuffled with the task seed (stratified by label
     when ``stratify``) and cut into its splits by ``fraction``, so no patient can cross
     splits within a domain; the build also refuses a patient found in two domains.
+    A domain may instead take its splits from a column (an official split file): each
+    split names its ``column`` and ``values``, and a patient whose rows land in two
+    splits is refused.
     """
 
     domains: dict[str, DomainSpec] = Field(min_length=1)
@@ -302,9 +322,27 @@ class SplitsSpec(_Strict):
             if split is not None and split.domain == id_domain:
                 raise ValueError(f"{name} must not use train's domain {id_domain!r}")
         for domain in {s.domain for s in used.values()}:
-            total = sum(s.fraction for s in used.values() if s.domain == domain)
-            if abs(total - 1.0) > 1e-9:
-                raise ValueError(f"fractions of domain {domain!r} sum to {total:g}, not 1")
+            mine = {n: s for n, s in used.items() if s.domain == domain}
+            modes = {s.by_fraction for s in mine.values()}
+            if len(modes) > 1:
+                raise ValueError(
+                    f"splits of domain {domain!r} mix fraction and column/values; use one"
+                )
+            if modes == {True}:
+                total = sum(s.fraction or 0.0 for s in mine.values())
+                if abs(total - 1.0) > 1e-9:
+                    raise ValueError(f"fractions of domain {domain!r} sum to {total:g}, not 1")
+                continue
+            seen: dict[str, str] = {}
+            for name, split in mine.items():
+                key = (split.column, [str(v) for v in split.values or []])
+                for value in key[1]:
+                    owner = seen.setdefault(f"{key[0]}={value}", name)
+                    if owner != name:
+                        raise ValueError(
+                            f"{name} and {owner} both take {key[0]} = {value!r} in domain "
+                            f"{domain!r}"
+                        )
         unused = sorted(set(self.domains) - {s.domain for s in used.values()})
         if unused:
             raise ValueError(f"domains {unused} are declared but no split uses them")
@@ -408,7 +446,10 @@ class TaskSpec(_Strict):
     seed: int = Field(ge=0, lt=2**32)
     label: LabelSpec
     features: FeaturesSpec
-    attributes: dict[str, AttributeSpec] = Field(min_length=1)
+    attributes: dict[str, AttributeSpec] = Field(
+        default_factory=dict,
+        description="Group attributes (the fairness probe needs at least one).",
+    )
     annotations: list[str] = Field(
         default_factory=list,
         description="Source columns kept as text for analysis (never model inputs).",
@@ -480,6 +521,15 @@ class TaskSpec(_Strict):
                 f"{sorted(RESERVED_COLUMNS)} and the {GROUP_PREFIX!r} prefix (got {names})"
             )
         return names
+
+    @model_validator(mode="after")
+    def _check_fairness_groups(self) -> TaskSpec:
+        if "fairness" in self.probes and not self.attributes:
+            raise ValueError(
+                "the fairness probe needs group attributes: add some, or drop the probe "
+                "(some sources, e.g. MedMNIST, carry no demographics)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_leakage(self) -> TaskSpec:

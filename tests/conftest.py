@@ -88,6 +88,9 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv(ENV_TASKS_PATH, raising=False)
+    monkeypatch.setenv("MEDFAIL_OFFLINE", "1")  # no test downloads; download tests serve locally
+    monkeypatch.delenv("MEDMNIST_ROOT", raising=False)
+    monkeypatch.setattr("benchmark.sources.medmnist.MEDMNIST_HOME", base / "medmnist-home")
 
 
 def write_tiny_task(

@@ -20,15 +20,24 @@ def test_demo_trains_scores_writes_and_ranks(tmp_path: Path) -> None:
     assert "built and verified (pinned)" in result.output
     assert "ranked by AUROC" in result.output
     assert "medfail leaderboard --dir" in result.output
-    (board,) = load_boards(out)
-    assert board.task == "flchain-mortality-temporal@1.0.0"
-    assert board.problems == []
-    assert all(r.task.released for e in board.entries for r in e.reports.values())
-    assert sorted(e.metadata.name for e in board.entries) == [
-        "erm-gbm",
-        "erm-mlp",
-        "mixup-mlp",
-        "reweight-mlp",
+    boards = {b.task: b for b in load_boards(out)}
+    assert sorted(boards) == [  # every real table shipped in a package, none of the others
+        "actg320-aids-cd4-shift@1.0.0",
+        "flchain-mortality-temporal@1.0.0",
+        "ncctg-lung-mortality-site@1.0.0",
+        "whas500-mortality-subgroups@1.0.0",
     ]
+    for board in boards.values():
+        assert board.problems == []
+        assert all(r.task.released for e in board.entries for r in e.reports.values())
+        assert sorted(e.metadata.name for e in board.entries) == [
+            "erm-gbm",
+            "erm-mlp",
+            "mixup-mlp",
+            "reweight-mlp",
+        ]
+    # tasks whose data are not on this machine are skipped with how to obtain them
+    assert "pathmnist-site-shift@1.0.0: skipped, its data are not here" in result.output
+    assert "chexpert-effusion-sex@1.0.0: skipped" in result.output
     # the demo never writes into the repository's submissions/
     assert sorted(p.name for p in (REPO_ROOT / "submissions").iterdir()) == before

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from benchmark.errors import SpecError
 from benchmark.sources.base import Source, SourceContext, SourceData
+from benchmark.sources.camelyon17 import Camelyon17Source
+from benchmark.sources.chexpert import CheXpertSource
+from benchmark.sources.fitzpatrick17k import Fitzpatrick17kSource
+from benchmark.sources.ham10000 import Ham10000Source
 from benchmark.sources.local import LocalTableSource
-from benchmark.sources.packaged import SksurvSource
+from benchmark.sources.medmnist import MedMNISTSource
+from benchmark.sources.mimic_cxr import MimicCxrSource
+from benchmark.sources.nih_cxr14 import NihCxr14Source
+from benchmark.sources.packaged import LifelinesSource, SksurvSource
 from benchmark.sources.synthetic import SyntheticSource
 
 SOURCES: dict[str, type[Source]] = {
-    cls.name: cls for cls in (SksurvSource, LocalTableSource, SyntheticSource)
+    cls.name: cls
+    for cls in (
+        SksurvSource,
+        LifelinesSource,
+        LocalTableSource,
+        SyntheticSource,
+        MedMNISTSource,
+        Ham10000Source,
+        Fitzpatrick17kSource,
+        Camelyon17Source,
+        CheXpertSource,
+        MimicCxrSource,
+        NihCxr14Source,
+    )
 }
 
 

@@ -37,11 +37,16 @@ class SourceContext:
 @dataclass(frozen=True)
 class SourceData:
     """The raw table, its provenance line, and arrays aligned with the table's rows
-    (image or series inputs, masks: see :class:`benchmark.spec.ArraySpec`)."""
+    (image or series inputs, masks: see :class:`benchmark.spec.ArraySpec`).
+
+    ``notes`` is markdown for the card's Source data section: the files read, how ids and
+    demographics were joined, and anything the source dropped before the recipe.
+    """
 
     frame: pd.DataFrame
     provenance: str
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: str = ""
 
 
 class Source(abc.ABC):

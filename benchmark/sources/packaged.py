@@ -2,6 +2,9 @@
 
 ``sksurv``: scikit-survival's bundled data sets. Survival targets become two columns,
 the event indicator and the follow-up time, named as in the package (snake_case).
+
+``lifelines``: lifelines' bundled data sets, one table each, columns snake-cased
+(``ph.ecog`` -> ``ph_ecog``); values are kept exactly as the package ships them.
 """
 
 from __future__ import annotations
@@ -41,5 +44,26 @@ class SksurvSource(Source):
         provenance = (
             f"scikit-survival {version('scikit-survival')}, "
             f"sksurv.datasets.load_{params.dataset}() (shipped with the package, offline)"
+        )
+        return SourceData(frame=normalise_columns(frame), provenance=provenance)
+
+
+class LifelinesParams(SourceParams):
+    dataset: Literal["lung"]
+
+
+class LifelinesSource(Source):
+    """``lifelines.datasets.load_<dataset>()``: the table as shipped, columns snake-cased."""
+
+    name = "lifelines"
+    Params = LifelinesParams
+
+    def load(self, params: LifelinesParams, ctx: SourceContext) -> SourceData:
+        from lifelines import datasets
+
+        frame = getattr(datasets, f"load_{params.dataset}")()
+        provenance = (
+            f"lifelines {version('lifelines')}, "
+            f"lifelines.datasets.load_{params.dataset}() (shipped with the package, offline)"
         )
         return SourceData(frame=normalise_columns(frame), provenance=provenance)
