@@ -101,7 +101,25 @@ METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
         ),
         ("ood_minus_id_<m>", "m_OOD - m_ID, the absolute change (negative is a drop)."),
     ],
-    "corruption": [("mce", "Mean corruption error relative to ERM on the same task.")],
+    "corruption": [
+        (
+            "auroc / accuracy / balanced_error per corruption and severity",
+            "The test split (id_test, else ood_test; at most 2,000 seeded samples) re-scored "
+            "after each corruption at severities 1-5, seeded per image; balanced error = "
+            "1 - (TPR + TNR) / 2 at the frozen threshold; balanced_error_increase is the "
+            "paired change from clean images.",
+        ),
+        (
+            "ce / mce",
+            "CE_c = sum_s E_cs / sum_s E_cs(ERM), mCE = mean over corruptions (ImageNet-C's "
+            "normalised form, E = balanced error, ERM = the task's reference baseline, held "
+            "fixed); relative_ce / relative_mce use E_cs - E_clean on both sides.",
+        ),
+        (
+            "relative_robustness curve",
+            "Per severity (0 = clean), the mean over corruptions of AUROC_s / AUROC_clean.",
+        ),
+    ],
     "adversarial": [("robust_accuracy", "Per-example worst case over all attacks run, per eps.")],
     "explanation": [("saliency_dice", "Dice(A, B) = 2|A n B| / (|A| + |B|) against the ROI.")],
 }

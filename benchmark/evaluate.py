@@ -129,7 +129,9 @@ def evaluate(
         value=spec.threshold.value,
     )
     boot_seed = spec.seed if seed is None else seed
-    ctx = ScoringContext(spec, model, preds, test_splits, threshold, n_boot, level, boot_seed)
+    ctx = ScoringContext(
+        spec, model, preds, test_splits, threshold, n_boot, level, boot_seed, task=task
+    )
     results = []
     for probe in chosen:
         t0 = time.perf_counter()

@@ -80,7 +80,38 @@ def report_tables(report: Report) -> list[Table]:
             ]
             fair.add_row(attr, "n per group", *cells)
         tables.append(fair)
+    if any(p.name == "corruption" and p.metrics for p in report.probes):
+        tables.append(corruption_table(report))
     return tables
+
+
+def corruption_table(report: Report) -> Table:
+    """Balanced error per corruption (rows) and severity (columns), with CE and the mCE."""
+    probe = report.probe("corruption")
+    split = probe.config.get("split", "")
+    severities = [str(s) for s in probe.config.get("severities", [])]
+    table = Table(
+        title=f"Corruptions on {split} ({probe.config.get('n_used')} samples): balanced error "
+        "[CI] per severity; CE = sum of errors / ERM's",
+        title_justify="left",
+    )
+    table.add_column("corruption")
+    for s in severities:
+        table.add_column(f"s{s}")
+    table.add_column("CE")
+    for name in probe.config.get("corruptions", []):
+        cells = [
+            _cell(_get(report, "corruption", "balanced_error", split, attribute=name, group=s))
+            for s in severities
+        ]
+        ce = _get(report, "corruption", "ce", split, attribute=name)
+        table.add_row(name, *cells, _cell(ce))
+    summary = [
+        f"{m}: {_cell(_get(report, 'corruption', m, split))}"
+        for m in ("clean_balanced_error", "mean_balanced_error", "mce", "relative_mce")
+    ]
+    table.caption = "; ".join(summary)
+    return table
 
 
 def comparison_table(c: Comparison) -> Table:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from benchmark.errors import MedFailError
 from benchmark.probes.base import Probe, ScoringContext
 from benchmark.probes.calibration import CalibrationProbe
+from benchmark.probes.corruption import CorruptionProbe
 from benchmark.probes.fairness import FairnessProbe
 from benchmark.probes.performance import PerformanceProbe
 from benchmark.probes.shift import ShiftProbe
 
 PROBES: dict[str, type[Probe]] = {
-    p.name: p for p in (PerformanceProbe, CalibrationProbe, FairnessProbe, ShiftProbe)
+    p.name: p
+    for p in (PerformanceProbe, CalibrationProbe, FairnessProbe, ShiftProbe, CorruptionProbe)
 }
 
 

@@ -16,7 +16,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from benchmark.predictions import SplitPredictions
 from benchmark.report import MetricResult, ProbeResult
 from benchmark.spec import TaskSpec
 from benchmark.stats import Resampler, percentile_ci
+
+if TYPE_CHECKING:
+    from benchmark.task import Task
 
 #: A CI is not reported when more than this share of replicates is undefined.
 MAX_UNDEFINED = 0.05
@@ -48,6 +51,7 @@ class ScoringContext:
     n_boot: int = 1000
     level: float = 0.95
     seed: int = 0
+    task: Task | None = None  # the scored task's data, for probes that re-run the model
 
     _memo: dict[Hashable, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
