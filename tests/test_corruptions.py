@@ -188,3 +188,23 @@ def test_subsampling_is_recorded_and_predictions_files_skip(fake_root: Path) -> 
     report = evaluate(PredictionsFile(table), task, probes=["performance", "corruption"], n_boot=20)
     assert report.probe("corruption").metrics == []
     assert any("predictions file" in w for w in report.warnings)
+
+
+def test_a_cnn_baseline_on_pathmnist_gets_the_corruption_table_by_default(
+    fake_root: Path,  # noqa: F811
+) -> None:
+    from baselines import deep
+
+    task = build("pathmnist-site-shift")
+    X, y, _ = task.split("train")
+    Xv, yv, _ = task.split("val")
+    config = deep.DeepConfig(batch_size=32, max_epochs=1, patience=1, num_threads=1)
+    net = deep.train_network("image-cnn", X, y, Xv, yv, seed=0, config=config)
+    report = evaluate(net, task, n_boot=20)  # the task's own probes, corruption included
+    assert [p.name for p in report.probes] == ["performance", "calibration", "shift", "corruption"]
+    probe = report.probe("corruption")
+    assert probe.config["corruptions"] == for_modality("pathology", 3)
+    assert "stain_shift" in probe.config["corruptions"]
+    table = report_tables(report)[-1]
+    assert table.row_count == len(probe.config["corruptions"])
+    assert [c.header for c in table.columns] == ["corruption", "s1", "s2", "s3", "s4", "s5", "CE"]

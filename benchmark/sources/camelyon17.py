@@ -41,7 +41,7 @@ from benchmark.sources.base import (
     SourceParams,
     normalise_columns,
 )
-from benchmark.sources.files import load_images, read_csv, require, resolve_path
+from benchmark.sources.files import load_images, read_table, root_folder
 
 DATASET = "Camelyon17-WILDS"
 HOW = (
@@ -87,12 +87,11 @@ class Camelyon17Source(Source):
     Params = Camelyon17Params
 
     def load(self, params: Camelyon17Params, ctx: SourceContext) -> SourceData:
-        root = resolve_path(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(root, dataset=DATASET, how=HOW, what="folder")
+        root = root_folder(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
         if not (root / params.metadata).is_file() and (root / SUBFOLDER).is_dir():
             root = root / SUBFOLDER
         meta_path = root / params.metadata
-        raw = read_csv(meta_path, dataset=DATASET, how=HOW, columns=REQUIRED)
+        raw = read_table(meta_path, dataset=DATASET, how=HOW, columns=REQUIRED)
         index_cols = [c for c in raw.columns if not str(c).strip() or str(c).startswith("Unnamed")]
         frame = raw.drop(columns=index_cols)
         for col in REQUIRED:

@@ -70,7 +70,7 @@ from benchmark.sources.base import (
     normalise_columns,
     snake_case,
 )
-from benchmark.sources.files import load_images, read_csv, require, resolve_path
+from benchmark.sources.files import load_images, read_table, root_folder
 
 DATASET = "CheXpert"
 HOW = (
@@ -219,31 +219,14 @@ class CheXpertParams(SourceParams):
     )
 
 
-def _read_demographics(path: Path) -> pd.DataFrame:
-    require(path, dataset=DATASET, how=HOW)
-    if path.suffix.lower() in (".xlsx", ".xls"):
-        try:
-            frame = pd.read_excel(path, dtype=str)
-        except Exception as e:  # openpyxl/pandas raise many types for malformed files
-            raise BuildError(f"{DATASET}: cannot read {path} as a spreadsheet: {e}") from e
-        missing = [c for c in DEMO_COLUMNS if c not in frame.columns]
-        if missing:
-            raise BuildError(
-                f"{DATASET}: {path.name} lacks columns {missing}; it has {list(frame.columns)}"
-            )
-        return frame
-    return read_csv(path, dataset=DATASET, how=HOW, columns=DEMO_COLUMNS)
-
-
 class CheXpertSource(Source):
     name = "chexpert"
     Params = CheXpertParams
 
     def load(self, params: CheXpertParams, ctx: SourceContext) -> SourceData:
-        root = resolve_path(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(root, dataset=DATASET, how=HOW, what="folder")
+        root = root_folder(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
         csv_path = root / params.csv
-        raw = read_csv(csv_path, dataset=DATASET, how=HOW, columns=CSV_COLUMNS)
+        raw = read_table(csv_path, dataset=DATASET, how=HOW, columns=CSV_COLUMNS)
         n_rows = len(raw)
 
         match = (
@@ -293,7 +276,7 @@ class CheXpertSource(Source):
         demo_note = "- No demographics file: no race or ethnicity columns."
         if params.demographics is not None:
             demo_path = root / params.demographics
-            demo = _read_demographics(demo_path)
+            demo = read_table(demo_path, dataset=DATASET, how=HOW, columns=DEMO_COLUMNS)
             files.append(f"`{params.demographics}` (sha256 `{sha256_file(demo_path)}`)")
             frame, demo_note = _join_demographics(frame, demo, demo_path.name)
 

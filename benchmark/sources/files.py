@@ -47,19 +47,34 @@ def require(path: Path, *, dataset: str, how: str, what: str = "file") -> Path:
     return path
 
 
-def read_csv(path: Path, *, dataset: str, how: str, columns: Sequence[str]) -> pd.DataFrame:
-    """A CSV read as text (ids like ``00012`` stay intact) that must hold ``columns``."""
+def read_table(path: Path, *, dataset: str, how: str, columns: Sequence[str]) -> pd.DataFrame:
+    """A metadata table read as text (ids like ``00012`` stay intact) that must hold
+    ``columns``: a spreadsheet (``.xlsx``/``.xls``), or delimited text whose first line
+    decides between tabs and commas (``.csv``, ``.csv.gz``, ``.tab``)."""
     require(path, dataset=dataset, how=how)
+    excel = path.suffix.lower() in (".xlsx", ".xls")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=True)
-    except Exception as e:  # pandas raises many types for malformed files
-        raise BuildError(f"{dataset}: cannot read {path} as CSV: {e}") from e
+        if excel:
+            frame = pd.read_excel(path, dtype=str)
+        else:
+            head = pd.read_csv(path, dtype=str, nrows=0)
+            tabs = len(head.columns) == 1 and "\t" in str(head.columns[0])
+            frame = pd.read_csv(path, dtype=str, keep_default_na=True, sep="\t" if tabs else ",")
+    except Exception as e:  # pandas/openpyxl raise many types for malformed files
+        kind = "a spreadsheet" if excel else "a delimited table"
+        raise BuildError(f"{dataset}: cannot read {path} as {kind}: {e}") from e
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise BuildError(
             f"{dataset}: {path.name} lacks columns {missing}; it has {list(frame.columns)}"
         )
     return frame
+
+
+def root_folder(text: str, spec_dir: Path, *, dataset: str, how: str) -> Path:
+    """A data set's root folder from a spec (``$VARS`` expanded), which must exist."""
+    path = resolve_path(text, spec_dir, dataset=dataset, how=how)
+    return require(path, dataset=dataset, how=how, what="folder")
 
 
 def _load_one(path: Path, size: int, mode: str) -> np.ndarray:

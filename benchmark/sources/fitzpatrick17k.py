@@ -43,7 +43,7 @@ from benchmark.sources.base import (
     SourceParams,
     normalise_columns,
 )
-from benchmark.sources.files import load_images, read_csv, require, resolve_path
+from benchmark.sources.files import load_images, read_table, require, root_folder
 
 DATASET = "Fitzpatrick17k"
 HOW = (
@@ -84,10 +84,9 @@ class Fitzpatrick17kSource(Source):
     Params = Fitzpatrick17kParams
 
     def load(self, params: Fitzpatrick17kParams, ctx: SourceContext) -> SourceData:
-        root = resolve_path(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(root, dataset=DATASET, how=HOW, what="folder")
+        root = root_folder(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
         csv_path = root / params.csv
-        frame = read_csv(csv_path, dataset=DATASET, how=HOW, columns=REQUIRED)
+        frame = read_table(csv_path, dataset=DATASET, how=HOW, columns=REQUIRED)
         if SKIN_TYPE not in frame.columns:
             if OLD_SKIN_TYPE not in frame.columns:
                 raise BuildError(

@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pandas as pd
 from pydantic import Field
 
 from benchmark.errors import BuildError, DataUnavailableError
@@ -49,7 +48,7 @@ from benchmark.sources.base import (
     SourceParams,
     normalise_columns,
 )
-from benchmark.sources.files import load_images, read_csv, require, resolve_path
+from benchmark.sources.files import load_images, read_table, require, root_folder
 
 DATASET = "HAM10000"
 HOW = (
@@ -75,25 +74,6 @@ class Ham10000Params(SourceParams):
     )
 
 
-def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The metadata as text; comma-separated, or tab-separated if its header has tabs."""
-    require(path, dataset=DATASET, how=HOW)
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        header = f.readline()
-    if "\t" not in header:
-        return read_csv(path, dataset=DATASET, how=HOW, columns=columns)
-    try:
-        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=True)
-    except Exception as e:  # pandas raises many types for malformed files
-        raise BuildError(f"{DATASET}: cannot read {path} as a tab-separated table: {e}") from e
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise BuildError(
-            f"{DATASET}: {path.name} lacks columns {missing}; it has {list(frame.columns)}"
-        )
-    return frame
-
-
 def _index_images(folders: list[Path]) -> dict[str, Path]:
     """``image_id -> path`` over the ``.jpg`` files of ``folders`` (first folder wins)."""
     found: dict[str, Path] = {}
@@ -111,10 +91,9 @@ class Ham10000Source(Source):
     Params = Ham10000Params
 
     def load(self, params: Ham10000Params, ctx: SourceContext) -> SourceData:
-        root = resolve_path(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(root, dataset=DATASET, how=HOW, what="folder")
+        root = root_folder(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
         meta_path = root / params.metadata
-        frame = _read_table(meta_path, REQUIRED)
+        frame = read_table(meta_path, dataset=DATASET, how=HOW, columns=REQUIRED)
         if params.require_collection and COLLECTION not in frame.columns:
             raise BuildError(
                 f"{DATASET}: {meta_path.name} lacks the column {COLLECTION!r} (the source "

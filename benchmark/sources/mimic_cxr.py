@@ -71,7 +71,7 @@ from benchmark.sources.chexpert import (
     normalise_observations,
     subsample_patients,
 )
-from benchmark.sources.files import load_images, read_csv, require, resolve_path
+from benchmark.sources.files import load_images, read_table, root_folder
 
 DATASET = "MIMIC-CXR-JPG"
 HOW = (
@@ -129,15 +129,13 @@ class MimicCxrSource(Source):
     Params = MimicCxrParams
 
     def load(self, params: MimicCxrParams, ctx: SourceContext) -> SourceData:
-        root = resolve_path(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(root, dataset=DATASET, how=HOW, what="folder")
-        iv_root = resolve_path(params.mimic_iv_root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(iv_root, dataset=DATASET, how=HOW, what="folder")
+        root = root_folder(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
+        iv_root = root_folder(params.mimic_iv_root, ctx.spec_dir, dataset=DATASET, how=HOW)
         read: list[Path] = []
 
         def table(base: Path, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
             path = find_table(base, name, dataset=DATASET, how=HOW)
-            frame = read_csv(path, dataset=DATASET, how=HOW, columns=columns)
+            frame = read_table(path, dataset=DATASET, how=HOW, columns=columns)
             read.append(path)
             return frame
 

@@ -53,7 +53,7 @@ from benchmark.sources.base import (
     snake_case,
 )
 from benchmark.sources.chexpert import check_images, subsample_patients
-from benchmark.sources.files import load_images, read_csv, require, resolve_path
+from benchmark.sources.files import load_images, read_table, require, root_folder
 
 DATASET = "NIH ChestX-ray14"
 HOW = (
@@ -157,10 +157,9 @@ class NihCxr14Source(Source):
     Params = NihCxr14Params
 
     def load(self, params: NihCxr14Params, ctx: SourceContext) -> SourceData:
-        root = resolve_path(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
-        require(root, dataset=DATASET, how=HOW, what="folder")
+        root = root_folder(params.root, ctx.spec_dir, dataset=DATASET, how=HOW)
         entry_path = root / params.data_entry
-        raw = read_csv(entry_path, dataset=DATASET, how=HOW, columns=COLUMNS)
+        raw = read_table(entry_path, dataset=DATASET, how=HOW, columns=COLUMNS)
         file = entry_path.name
         sex_col = next((c for c in SEX_COLUMNS if c in raw.columns), None)
         if sex_col is None:
