@@ -30,7 +30,7 @@ def make_reference(
     resolved = resolve(ref, root)
     task = Task.load(resolved.spec.ref, build=True, root=root)
     (fam,) = families("erm", task, family)
-    probe = CorruptionProbe(reference="")  # no normalisation while making the reference
+    probe = CorruptionProbe(normalise=False)
     with tempfile.TemporaryDirectory(prefix="medfail-corruption-") as tmp:
         model_file = fam.fit_and_save(task, seed, Path(tmp))
         report = evaluate(str(model_file), task, probes=[probe], n_boot=n_boot)

@@ -123,6 +123,7 @@ class CorruptionProbe(Probe):
     split: str | None = None  # default: id_test, else ood_test
     max_samples: int | None = 2000
     reference: str | None = None  # default: the file beside the task spec
+    normalise: bool = True  # False while making the reference itself
 
     name = "corruption"
 
@@ -238,6 +239,8 @@ class CorruptionProbe(Probe):
         self, ctx: ScoringContext, split: str, n: int
     ) -> tuple[CorruptionReference | None, str | None]:
         """The ERM reference for this build, or None and the reason."""
+        if not self.normalise:
+            return None, "mCE not computed: normalise=False (the ERM reference run itself)"
         if self.reference is not None:
             path = Path(self.reference)
         else:
