@@ -208,3 +208,20 @@ def test_a_cnn_baseline_on_pathmnist_gets_the_corruption_table_by_default(
     table = report_tables(report)[-1]
     assert table.row_count == len(probe.config["corruptions"])
     assert [c.header for c in table.columns] == ["corruption", "s1", "s2", "s3", "s4", "s5", "CE"]
+
+
+def test_a_single_class_subsample_gives_reasons_not_a_crash(
+    fake_root: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from benchmark.report import Report
+
+    task = build("pathmnist-site-shift")
+    probe = CorruptionProbe(corruptions=["jpeg"], severities=[1], max_samples=1)
+    report = evaluate(FlatLogistic(task), task, probes=[probe], n_boot=10)
+    cell = report.metric("auroc", "id_test", attribute="jpeg", group="1")
+    assert cell.value is None and "only" in cell.reason
+    assert report.probe("corruption").curves == []
+    assert any("no robustness curve" in w for w in report.warnings)
+    again = Report.load(report.save(tmp_path / "r"))
+    assert again.metric("auroc", "id_test", attribute="jpeg", group="1").value is None

@@ -42,6 +42,7 @@ from benchmark.probes.base import (
     Probe,
     ScoringContext,
     bootstrap,
+    class_counts_reason,
     emit,
     split_seed,
 )
@@ -165,6 +166,7 @@ class CorruptionProbe(Probe):
             return bootstrap(p, balanced_error_batch(p.y, p.score, ctx.threshold), ctx.n_boot, seed)
 
         clean_point, clean_reps = score(base)
+        undefined = class_counts_reason(base, f"the scored {split} sample") or "undefined here"
         n_classes = clean.proba.shape[1]
         metrics = []
         cells: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -186,6 +188,7 @@ class CorruptionProbe(Probe):
                     np.append(point, point[2] - clean_point[2]),
                     np.column_stack([reps, reps[:, 2] - clean_reps[:, 2]]),
                     ctx.level,
+                    reasons=dict.fromkeys(CELL_METRICS, undefined),
                     attribute=name,
                     group=str(sev),
                     n=len(base),
@@ -222,17 +225,24 @@ class CorruptionProbe(Probe):
         if why is not None:
             warnings.append(f"corruption probe: {why}")
         auroc = np.array([[cells[c, s][0][0] for s in self.severities] for c in names])
-        curve = Curve(
-            probe=self.name,
-            name="relative_robustness",
-            split=split,
-            x=[0.0, *map(float, self.severities)],
-            y=[1.0, *(float(v) for v in (auroc / clean_point[0]).mean(axis=0))],
-            count=[float(len(base))] * (1 + len(self.severities)),
-        )
+        relative = (auroc / clean_point[0]).mean(axis=0)
+        curves = []
+        if np.isfinite(relative).all():
+            curves.append(
+                Curve(
+                    probe=self.name,
+                    name="relative_robustness",
+                    split=split,
+                    x=[0.0, *map(float, self.severities)],
+                    y=[1.0, *map(float, relative)],
+                    count=[float(len(base))] * (1 + len(self.severities)),
+                )
+            )
+        else:
+            warnings.append("corruption probe: no robustness curve, AUROC is undefined here")
         config = self.config() | {"corruptions": names, "split": split, "n_used": len(base)}
         return ProbeResult(
-            name=self.name, config=config, metrics=metrics, curves=[curve], warnings=warnings
+            name=self.name, config=config, metrics=metrics, curves=curves, warnings=warnings
         )
 
     def _reference(
