@@ -120,7 +120,24 @@ METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
             "Per severity (0 = clean), the mean over corruptions of AUROC_s / AUROC_clean.",
         ),
     ],
-    "adversarial": [("robust_accuracy", "Per-example worst case over all attacks run, per eps.")],
+    "adversarial": [
+        (
+            "robust_accuracy / robust_auroc / robust_f1 / robust_sensitivity per eps",
+            "L-inf attacks (ART: FGSM, PGD with random starts, Square) on images in [0, 1] "
+            "whose goal is to flip the decision p >= t at the frozen threshold; each example "
+            "counts with its worst case over the attacks (its lowest score if positive, "
+            "highest if negative); at most 200 seeded samples, recorded.",
+        ),
+        (
+            "attack_success_rate",
+            "Share of examples correct on clean inputs whose decision some attack flips.",
+        ),
+        (
+            "gradient-masking badge",
+            "Raised, with reasons, when Square beats the gradient attacks, FGSM beats PGD, "
+            "robust accuracy rises with eps, or input gradients are zero or NaN.",
+        ),
+    ],
     "explanation": [("saliency_dice", "Dice(A, B) = 2|A n B| / (|A| + |B|) against the ROI.")],
 }
 

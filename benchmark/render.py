@@ -82,7 +82,33 @@ def report_tables(report: Report) -> list[Table]:
         tables.append(fair)
     if any(p.name == "corruption" and p.metrics for p in report.probes):
         tables.append(corruption_table(report))
+    if any(p.name == "adversarial" and p.metrics for p in report.probes):
+        tables.append(adversarial_table(report))
     return tables
+
+
+def adversarial_table(report: Report) -> Table:
+    """Worst-case robust metrics per eps (rows), the attacks run and the masking badge."""
+    probe = report.probe("adversarial")
+    split = probe.config.get("split", "")
+    badge = probe.config.get("gradient_masking") or []
+    table = Table(
+        title=f"Adversarial ({', '.join(probe.config.get('attacks', []))}; "
+        f"{probe.config.get('norm')}, {probe.config.get('goal')}) on {split} "
+        f"({probe.config.get('n_used')} samples): worst case over attacks",
+        title_justify="left",
+    )
+    metrics = ["robust_accuracy", "robust_auroc", "robust_sensitivity", "attack_success_rate"]
+    table.add_column("eps")
+    for m in metrics:
+        table.add_column(m)
+    for group in dict.fromkeys(m.group for m in probe.metrics if m.attribute is None):
+        assert group is not None
+        cells = [_cell(_get(report, "adversarial", m, split, group=group)) for m in metrics]
+        table.add_row(f"{float(group) * 255:.3g}/255", *cells)
+    verdict = "GRADIENT MASKING suspected: " + "; ".join(badge)
+    table.caption = verdict if badge else "no sign of gradient masking"
+    return table
 
 
 def corruption_table(report: Report) -> Table:

@@ -46,5 +46,10 @@ def test_library_uses_no_global_randomness() -> None:
         r"^\s*import random|torch\.manual_seed",
         re.M,
     )
+    # ART draws its random starts from NumPy's global generator; the adversarial probe seeds
+    # it inside a context manager that restores the previous state (checked below)
+    scoped = {ROOT / "benchmark" / "probes" / "adversarial.py"}
     for path in (ROOT / "benchmark").rglob("*.py"):
+        if path in scoped:
+            continue
         assert not banned.search(path.read_text()), path

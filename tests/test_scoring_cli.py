@@ -166,7 +166,7 @@ def test_probes_the_task_lists_but_medfail_lacks_are_noted_not_fatal(
     spec = write_tiny_task(root)
     spec.write_text(
         spec.read_text().replace(
-            "probes: [performance, fairness]", "probes: [performance, adversarial]"
+            "probes: [performance, fairness]", "probes: [performance, explanation]"
         )
     )
     monkeypatch.setenv("MEDFAIL_TASKS_PATH", str(root))
@@ -179,4 +179,4 @@ def test_probes_the_task_lists_but_medfail_lacks_are_noted_not_fatal(
 
     report = evaluate(Half(), "tiny-task", n_boot=20)
     assert [p.name for p in report.probes] == ["performance"]
-    assert any("'adversarial'" in w and "not run" in w for w in report.warnings)
+    assert any("'explanation'" in w and "not run" in w for w in report.warnings)

@@ -7,6 +7,7 @@ module plus one line here, and the scorer does not change.
 from __future__ import annotations
 
 from benchmark.errors import MedFailError
+from benchmark.probes.adversarial import AdversarialProbe
 from benchmark.probes.base import Probe, ScoringContext
 from benchmark.probes.calibration import CalibrationProbe
 from benchmark.probes.corruption import CorruptionProbe
@@ -16,7 +17,14 @@ from benchmark.probes.shift import ShiftProbe
 
 PROBES: dict[str, type[Probe]] = {
     p.name: p
-    for p in (PerformanceProbe, CalibrationProbe, FairnessProbe, ShiftProbe, CorruptionProbe)
+    for p in (
+        PerformanceProbe,
+        CalibrationProbe,
+        FairnessProbe,
+        ShiftProbe,
+        CorruptionProbe,
+        AdversarialProbe,
+    )
 }
 
 

@@ -1,0 +1,110 @@
+"""The adversarial probe (ART): worst case over attacks at the frozen threshold, the
+gradient-masking badge, and its skips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from baselines import deep
+from benchmark.evaluate import evaluate
+from benchmark.probes.adversarial import (
+    ATTACKS,
+    AdversarialProbe,
+    BinaryMarginLoss,
+    ThresholdShift,
+)
+from benchmark.render import report_tables
+from benchmark.task import Task
+from tests.test_medmnist import build, fake_root  # noqa: F401  (fixture)
+
+PROBE = AdversarialProbe(eps=[0.0, 2 / 255, 8 / 255], max_samples=48, square_queries=60)
+
+
+class Quantise(nn.Module):
+    """A non-differentiable input layer (rounding to 4 levels): its gradient is zero."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x * 4) / 4
+
+
+@pytest.fixture
+def trained(fake_root: Path) -> tuple[Task, nn.Module]:  # noqa: F811
+    task = build("pathmnist-site-shift")
+    X, y, _ = task.split("train")
+    Xv, yv, _ = task.split("val")
+    config = deep.DeepConfig(batch_size=32, max_epochs=2, patience=2, num_threads=1)
+    return task, deep.train_network("image-cnn", X, y, Xv, yv, seed=0, config=config)
+
+
+def test_the_threshold_shift_makes_argmax_the_frozen_decision() -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    x = torch.randn(64, 1, 2, 2)
+    for t in (0.1, 0.5, 0.83):
+        p1 = torch.softmax(net(x), dim=1)[:, 1]
+        decision = ThresholdShift(net, t)(x).argmax(dim=1) == 1
+        assert torch.equal(decision, p1 >= t)
+
+
+def test_the_binary_margin_loss_keeps_its_gradient_where_cross_entropy_saturates() -> None:
+    z = torch.tensor([[30.0, -30.0], [0.5, 0.2]], requires_grad=True)
+    y = torch.tensor([0, 1])
+    loss = BinaryMarginLoss()
+    loss.reduction = "none"
+    values = loss(z, y)
+    assert values[0] < 0 < values[1]  # negative when correct, positive when wrong
+    assert torch.allclose(values, torch.tensor([-60.0, -0.3]) * torch.tensor([1.0, -1.0]))
+    ce_grad = torch.autograd.grad(nn.functional.cross_entropy(z[:1], y[:1]), z)[0]
+    margin_grad = torch.autograd.grad(loss(z[:1], y[:1]).sum(), z)[0]
+    assert float(ce_grad[0].abs().max()) < 1e-12 < float(margin_grad[0].abs().min())
+
+
+def test_worst_case_over_attacks_and_no_badge_on_a_plain_cnn(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    task, net = trained
+    report = evaluate(net, task, probes=[PROBE], n_boot=50)
+    probe = report.probe("adversarial")
+    assert probe.config["gradient_masking"] == []
+    table = report_tables(report)[-1]
+    assert table.row_count == 3 and table.caption == "no sign of gradient masking"
+    assert probe.config["n_used"] == 48 and probe.config["attacks"] == list(ATTACKS)
+    for eps in ("0", "0.00784314", "0.0313725"):
+        robust = report.metric("robust_accuracy", "id_test", group=eps).value
+        per_attack = [
+            report.metric("accuracy", "id_test", attribute=a, group=eps).value for a in ATTACKS
+        ]
+        assert robust <= min(per_attack) + 1e-12  # worst case per example
+    clean = report.metric("robust_accuracy", "id_test", group="0")
+    assert clean.n == 48
+    assert report.metric("attack_success_rate", "id_test", group="0").value == 0.0
+    assert report.metric("robust_accuracy", "id_test", group="0.0313725").value <= clean.value
+
+
+def test_the_badge_fires_on_a_quantising_input_layer(trained: tuple[Task, nn.Module]) -> None:
+    task, net = trained
+    masked = nn.Sequential(Quantise(), net).eval()
+    report = evaluate(masked, task, probes=[PROBE], n_boot=20)
+    reasons = report.probe("adversarial").config["gradient_masking"]
+    assert "input gradients are exactly zero" in reasons
+    assert any("GRADIENT MASKING" in w for w in report.warnings)
+    assert "GRADIENT MASKING" in str(report_tables(report)[-1].caption)
+
+
+def test_models_without_gradients_get_black_box_attacks_only(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    task, net = trained
+
+    class Opaque:
+        def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return torch.softmax(net(torch.as_tensor(batch)), dim=1).double().numpy()
+
+    report = evaluate(Opaque(), task, probes=[PROBE], n_boot=20)
+    assert report.probe("adversarial").config["attacks"] == ["square"]
+    assert any("black-box attacks only" in w for w in report.warnings)
