@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from baselines.adversarial import pgd_linf
 from baselines.losses import training_loss
 from benchmark import architectures
 
@@ -33,7 +34,7 @@ SELECTION_RULE = (
     "(in-distribution), with early stopping after `patience` epochs without improvement; "
     "no test split is used"
 )
-METHODS = ("erm", "reweight", "mixup")
+METHODS = ("erm", "reweight", "mixup", "pgd-at")
 IMAGE_ARCHITECTURES = ("image-cnn", "densenet121")
 SERIES_ARCHITECTURES = ("series-transformer",)
 
@@ -50,6 +51,8 @@ class DeepConfig:
     max_epochs: int = 30
     patience: int = 5
     mixup_alpha: float = 0.4  # used by mixup only: lambda ~ Beta(alpha, alpha)
+    adv_eps: float = 4 / 255  # pgd-at only: L-inf radius in intensity units of [0, 1] images
+    adv_steps: int = 7  # pgd-at only: PGD steps of adv_eps / 4 from a random start
     augment: bool = True
     num_threads: int | None = None
 
@@ -133,8 +136,9 @@ def train_network(
     arch_config: dict[str, Any] | None = None,
     step: Callable[[str], None] | None = None,
 ) -> nn.Module:
-    """Train ``arch`` with ``method`` in {erm, reweight, mixup}; the selected model, on CPU,
-    in eval mode.
+    """Train ``arch`` with ``method`` in {erm, reweight, mixup, pgd-at}; the selected model,
+    on CPU, in eval mode. ``pgd-at`` (images only) trains on L-inf PGD examples of every
+    batch (``config.adv_eps``, ``config.adv_steps``; :func:`baselines.adversarial.pgd_linf`).
 
     ``reweight`` needs ``sample_weight`` (one non-negative weight per training sample; the
     batch loss is the weighted mean cross-entropy); ``mixup`` interpolates normalised inputs
@@ -151,6 +155,8 @@ def train_network(
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     if (method == "reweight") != (sample_weight is not None):
         raise ValueError("sample_weight is required by, and only used with, method 'reweight'")
+    if method == "pgd-at" and arch not in IMAGE_ARCHITECTURES:
+        raise ValueError(f"pgd-at trains image models; {arch} is not one")
     dev = pick_device(device)
     if dev.type == "cpu":
         _set_threads(config.num_threads)
@@ -186,9 +192,18 @@ def train_network(
                 if flips:
                     flip = torch.as_tensor(rng.random(len(idx)) < 0.5)[:, None, None, None]
                     xb = torch.where(flip, xb.flip(-1), xb)
+                xb, yb = xb.to(dev), y[i].to(dev)
+                if method == "pgd-at":
+                    xb = pgd_linf(model, xb, yb, config.adv_eps, config.adv_steps, rng)
                 opt.zero_grad(set_to_none=True)
                 loss = training_loss(
-                    model, xb.to(dev), y[i].to(dev), w[i].to(dev), method, config.mixup_alpha, rng
+                    model,
+                    xb,
+                    yb,
+                    w[i].to(dev),
+                    "erm" if method == "pgd-at" else method,
+                    config.mixup_alpha,
+                    rng,
                 )
                 loss.backward()
                 opt.step()

@@ -23,7 +23,8 @@ from benchmark.report import Report
 from benchmark.submissions import EntryMetadata, entry_dir, write_entry
 from benchmark.task import Task
 
-METHODS = ("erm", "reweight", "mixup")
+METHODS = ("erm", "reweight", "mixup", "pgd-at")
+IMAGE_ONLY = ("pgd-at",)  # methods that need image inputs
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ def families(method: str, task: Task, family: str | None = None) -> list[Family]
     series: the temporal transformer. ``family`` picks one."""
     if method not in METHODS:
         raise MedFailError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    if method not in methods_for(task):
+        raise MedFailError(f"{method} trains image models; {task.spec.ref} has no image inputs")
     known = available_families(task)
     if family is not None and family not in known:
         raise MedFailError(
@@ -122,10 +125,18 @@ def families(method: str, task: Task, family: str | None = None) -> list[Family]
     return [f for f in todo if family is None or f.name == family]
 
 
+def methods_for(task: Task) -> list[str]:
+    """The methods that apply to ``task``'s inputs."""
+    array = task.spec.features.array
+    image = array is not None and array.kind == "image"
+    return [m for m in METHODS if image or m not in IMAGE_ONLY]
+
+
 FLAGS = {
     "erm": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
     "reweight": {"extra_data": False, "uses_group_labels": True, "uses_ood_val": False},
     "mixup": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
+    "pgd-at": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
 }
 
 

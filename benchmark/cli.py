@@ -382,7 +382,7 @@ def demo(
     on 3 seeds on the embedded clinical tables, score them, write entries and print a
     ranked table per task."""
     seeds = _seed_list(seeds, ctx.args)
-    from baselines.methods import METHODS, families, run
+    from baselines.methods import families, methods_for, run
     from benchmark.render import board_rich_table
     from benchmark.submissions import board_table, format_table, headline_split, load_boards
     from benchmark.task import Task
@@ -422,9 +422,9 @@ def demo(
         raise MedFailError(f"--train names tasks that are not built in: {', '.join(unknown)}")
     for ref in refs:
         task = Task.load(ref)
-        total = sum(len(families(m, task)) for m in METHODS) * len(seeds)
+        total = sum(len(families(m, task)) for m in methods_for(task)) * len(seeds)
         with _progress(f"baselines on {ref}", total) as step:
-            for method in METHODS:
+            for method in methods_for(task):
                 run(task, method, seeds, out_dir, n_boot=n_boot, overwrite=True, step=step)
     for board in load_boards(out_dir):
         if board.task not in refs:

@@ -108,3 +108,44 @@ def test_models_without_gradients_get_black_box_attacks_only(
     report = evaluate(Opaque(), task, probes=[PROBE], n_boot=20)
     assert report.probe("adversarial").config["attacks"] == ["square"]
     assert any("black-box attacks only" in w for w in report.warnings)
+
+
+def test_pgd_examples_stay_in_the_ball_and_raise_the_loss() -> None:
+    from baselines.adversarial import pgd_linf
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    x = torch.rand(32, 1, 4, 4)
+    y = torch.arange(32) % 2
+    net.train()
+    adv = pgd_linf(net, x, y, 4 / 255, 5, np.random.default_rng(0))
+    assert net.training  # mode restored
+    assert float((adv - x).abs().max()) <= 4 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    with torch.no_grad():
+        ce = nn.functional.cross_entropy
+        assert float(ce(net(adv), y)) > float(ce(net(x), y))
+    again = pgd_linf(net, x, y, 4 / 255, 5, np.random.default_rng(0))
+    assert torch.equal(adv, again)  # seeded by the generator it is given
+
+
+def test_pgd_adversarial_training_is_a_method_for_image_tasks_only(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    from baselines.methods import families, methods_for
+
+    task, erm = trained
+    assert "pgd-at" in methods_for(task)
+    X, y, _ = task.split("train")
+    Xv, yv, _ = task.split("val")
+    config = deep.DeepConfig(batch_size=32, max_epochs=2, patience=2, num_threads=1)
+    at = deep.train_network("image-cnn", X, y, Xv, yv, seed=0, method="pgd-at", config=config)
+    again = deep.train_network("image-cnn", X, y, Xv, yv, seed=0, method="pgd-at", config=config)
+
+    def same(a: nn.Module, b: nn.Module) -> bool:
+        pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+        return all(torch.equal(u, v) for u, v in pairs)
+
+    assert same(at, again)  # bitwise reproducible on CPU
+    assert not same(at, erm)
+    with pytest.raises(ValueError, match="pgd-at trains image models"):
+        deep.train_network("series-transformer", X[:, 0], y, Xv[:, 0], yv, seed=0, method="pgd-at")
+    assert families("pgd-at", task)[0].name == "cnn"
