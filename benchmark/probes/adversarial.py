@@ -386,8 +386,11 @@ class AdversarialProbe(Probe):
             reasons.append("the forward pass is not deterministic")
         if module is not None:
             wrapped = ThresholdShift(module, t).eval()
-            xt = torch.as_tensor(x[: min(len(x), 32)]).requires_grad_(True)
-            loss = nn.functional.cross_entropy(wrapped(xt), torch.as_tensor(y[: len(xt)]))
+            dev = next(module.parameters(), torch.empty(0)).device  # ART may have moved it
+            wrapped.to(dev)
+            xt = torch.as_tensor(x[: min(len(x), 32)], device=dev).requires_grad_(True)
+            target = torch.as_tensor(y[: len(xt)], device=dev)
+            loss = nn.functional.cross_entropy(wrapped(xt), target)
             (grad,) = torch.autograd.grad(loss, xt)
             if not torch.isfinite(grad).all():
                 reasons.append("input gradients are NaN or infinite")
