@@ -47,9 +47,10 @@ from benchmark.probes.base import (
     bootstrap,
     class_counts_reason,
     emit,
+    image_sample,
+    rerun_blocker,
     split_seed,
 )
-from benchmark.probes.corruption import subset
 from benchmark.report import ProbeResult
 from benchmark.stats import GroupedScorer, ratio
 
@@ -155,19 +156,10 @@ class AdversarialProbe(Probe):
 
     name = "adversarial"
 
-    def _skip(self, why: str) -> ProbeResult:
-        return ProbeResult(name=self.name, config=self.config(), metrics=[], warnings=[why])
-
     def run(self, ctx: ScoringContext) -> ProbeResult:
-        array = ctx.spec.features.array
-        if array is None or array.kind != "image":
-            return self._skip("adversarial probe skipped: the task has no image inputs")
-        if callable(getattr(ctx.model, "predict_ids", None)):
-            return self._skip(
-                "adversarial probe skipped: a predictions file cannot be attacked (no model)"
-            )
-        if ctx.task is None:
-            return self._skip("adversarial probe skipped: no task data in the scoring context")
+        blocker = rerun_blocker(ctx, "attacked images")
+        if blocker is not None:
+            return self.skip(blocker)
         unknown = sorted(set(self.attacks) - set(ATTACKS))
         if unknown or any(e < 0 for e in self.eps) or not self.eps:
             raise MedFailError(f"adversarial probe: unknown attacks {unknown} or a bad eps grid")
@@ -181,17 +173,8 @@ class AdversarialProbe(Probe):
                 "black-box attacks only (square)"
             )
         split = self.split or ("id_test" if "id_test" in ctx.test_splits else "ood_test")
-        X, _, _ = ctx.task.split(split)
-        clean = ctx.predictions[split]
-        rows = np.arange(len(clean))
-        if self.max_samples is not None and len(rows) > self.max_samples:
-            rng = np.random.default_rng(split_seed(ctx.seed, f"adversarial:{split}"))
-            rows = np.sort(rng.choice(len(rows), self.max_samples, replace=False))
-            warnings.append(
-                f"adversarial probe: {len(rows)} of {len(clean)} {split} samples (seeded subsample)"
-            )
-        base = subset(clean, rows)
-        x = np.ascontiguousarray(X[rows], dtype=np.float32)
+        base, x, sampled = image_sample(ctx, split, self.max_samples, self.name)
+        warnings += sampled
         y = base.y
         t = ctx.threshold
         seed = split_seed(ctx.seed, split)

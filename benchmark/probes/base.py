@@ -127,6 +127,12 @@ class Probe(ABC):
     def config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
+    def skip(self, why: str) -> ProbeResult:
+        """A result with no metrics and the reason, for a probe that cannot run here."""
+        return ProbeResult(
+            name=self.name, config=self.config(), metrics=[], warnings=[f"{self.name} probe: {why}"]
+        )
+
     @abstractmethod
     def run(self, ctx: ScoringContext) -> ProbeResult: ...
 
@@ -138,3 +144,49 @@ def class_counts_reason(p: SplitPredictions, what: str = "the split") -> str | N
         only = "positives" if n_pos else "negatives"
         return f"{what} has only {only} ({len(p.y)} samples): undefined"
     return None
+
+
+def subset(
+    p: SplitPredictions, rows: np.ndarray, proba: np.ndarray | None = None
+) -> SplitPredictions:
+    """The rows ``rows`` of ``p`` (with other probabilities, if given)."""
+    return SplitPredictions(
+        split=p.split,
+        sample_id=p.sample_id[rows],
+        patient_id=p.patient_id[rows],
+        site=p.site[rows] if p.site is not None else None,
+        y=p.y[rows],
+        proba=p.proba[rows] if proba is None else proba,
+        groups={k: v[rows] for k, v in p.groups.items()},
+    )
+
+
+def rerun_blocker(ctx: ScoringContext, what: str) -> str | None:
+    """Why a probe that re-runs the model on altered images cannot run here, or None."""
+    array = ctx.spec.features.array
+    if array is None or array.kind != "image":
+        return "skipped: the task has no image inputs"
+    if callable(getattr(ctx.model, "predict_ids", None)):
+        return f"skipped: the model is a predictions file and cannot be re-run on {what}"
+    if ctx.task is None:
+        return "skipped: no task data in the scoring context"
+    return None
+
+
+def image_sample(
+    ctx: ScoringContext, split: str, max_samples: int | None, tag: str
+) -> tuple[SplitPredictions, np.ndarray, list[str]]:
+    """The clean predictions and float32 images of ``split``, subsampled to ``max_samples``
+    (a choice seeded from the bootstrap seed and ``tag``), and a warning when subsampled."""
+    assert ctx.task is not None
+    X, _, _ = ctx.task.split(split)
+    clean = ctx.predictions[split]
+    rows = np.arange(len(clean))
+    warnings = []
+    if max_samples is not None and len(rows) > max_samples:
+        rng = np.random.default_rng(split_seed(ctx.seed, f"{tag}:{split}"))
+        rows = np.sort(rng.choice(len(rows), max_samples, replace=False))
+        warnings.append(
+            f"{tag} probe: {len(rows)} of {len(clean)} {split} samples (seeded subsample)"
+        )
+    return subset(clean, rows), np.ascontiguousarray(X[rows], dtype=np.float32), warnings

@@ -44,7 +44,10 @@ from benchmark.probes.base import (
     bootstrap,
     class_counts_reason,
     emit,
+    image_sample,
+    rerun_blocker,
     split_seed,
+    subset,
 )
 from benchmark.report import Curve, ProbeResult
 from benchmark.stats import GroupedScorer, ratio
@@ -102,21 +105,6 @@ def balanced_error_batch(y: np.ndarray, score: np.ndarray, threshold: float) -> 
     return fn
 
 
-def subset(
-    p: SplitPredictions, rows: np.ndarray, proba: np.ndarray | None = None
-) -> SplitPredictions:
-    """The rows ``rows`` of ``p`` (with other probabilities, if given)."""
-    return SplitPredictions(
-        split=p.split,
-        sample_id=p.sample_id[rows],
-        patient_id=p.patient_id[rows],
-        site=p.site[rows] if p.site is not None else None,
-        y=p.y[rows],
-        proba=p.proba[rows] if proba is None else proba,
-        groups={k: v[rows] for k, v in p.groups.items()},
-    )
-
-
 @dataclass
 class CorruptionProbe(Probe):
     corruptions: list[str] | None = None  # default: those of the task's modality
@@ -128,20 +116,12 @@ class CorruptionProbe(Probe):
 
     name = "corruption"
 
-    def _skip(self, why: str) -> ProbeResult:
-        return ProbeResult(name=self.name, config=self.config(), metrics=[], warnings=[why])
-
     def run(self, ctx: ScoringContext) -> ProbeResult:
+        blocker = rerun_blocker(ctx, "corrupted images")
+        if blocker is not None:
+            return self.skip(blocker)
         array = ctx.spec.features.array
-        if array is None or array.kind != "image":
-            return self._skip("corruption probe skipped: the task has no image inputs")
-        if callable(getattr(ctx.model, "predict_ids", None)):
-            return self._skip(
-                "corruption probe skipped: the model is a predictions file and cannot be "
-                "re-run on corrupted images"
-            )
-        if ctx.task is None:
-            return self._skip("corruption probe skipped: no task data in the scoring context")
+        assert array is not None
         split = self.split or ("id_test" if "id_test" in ctx.test_splits else "ood_test")
         names = self.corruptions or for_modality(ctx.spec.modality, len(array.channels))
         unknown = sorted(set(names) - set(CORRUPTIONS))
@@ -152,14 +132,8 @@ class CorruptionProbe(Probe):
                 f"split {split!r} (known: {', '.join(CORRUPTIONS)}; severities 1-5)"
             )
 
-        X, _, _ = ctx.task.split(split)
+        base, images, warnings = image_sample(ctx, split, self.max_samples, self.name)
         clean = ctx.predictions[split]
-        rows = np.arange(len(clean))
-        if self.max_samples is not None and len(rows) > self.max_samples:
-            rng = np.random.default_rng(split_seed(ctx.seed, f"corruption:{split}"))
-            rows = np.sort(rng.choice(len(rows), self.max_samples, replace=False))
-        base = subset(clean, rows)
-        images = np.ascontiguousarray(X[rows])
         seed = split_seed(ctx.seed, split)
 
         def score(p: SplitPredictions) -> tuple[np.ndarray, np.ndarray]:
@@ -213,11 +187,6 @@ class CorruptionProbe(Probe):
             ctx.level,
             n=len(base),
         )
-        warnings = []
-        if len(rows) < len(clean):
-            warnings.append(
-                f"corruption probe: {len(rows)} of {len(clean)} {split} samples (seeded subsample)"
-            )
         ref, why = self._reference(ctx, split, len(base))
         metrics += self._normalised(
             ctx, split, names, be, be_reps, clean_point, clean_reps, ref, why
