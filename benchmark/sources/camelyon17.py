@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from benchmark.errors import BuildError, DataUnavailableError
+from benchmark.errors import BuildError
 from benchmark.hashing import sha256_file
 from benchmark.sources.base import (
     Source,
@@ -41,7 +41,12 @@ from benchmark.sources.base import (
     SourceParams,
     normalise_columns,
 )
-from benchmark.sources.files import load_images, read_table, root_folder
+from benchmark.sources.files import (
+    check_images,
+    load_images,
+    read_table,
+    root_folder,
+)
 
 DATASET = "Camelyon17-WILDS"
 HOW = (
@@ -126,12 +131,7 @@ class Camelyon17Source(Source):
         if len(dup):
             raise BuildError(f"{DATASET}: {meta_path.name} lists patch {dup.iloc[0]!r} twice")
         paths = [root / r for r in rel]
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise DataUnavailableError(
-                f"{DATASET}: {len(missing)} patch file(s) listed in {meta_path.name} are "
-                f"missing, e.g. {missing[0]}. {HOW}"
-            )
+        check_images(paths, dataset=DATASET, how=HOW, listed_in=meta_path.name, what="patch")
         inputs = load_images(paths, params.image_size, channels=3)
 
         frame = normalise_columns(frame)

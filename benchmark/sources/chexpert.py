@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from benchmark.errors import BuildError, DataUnavailableError
+from benchmark.errors import BuildError
 from benchmark.hashing import sha256_file
 from benchmark.sources.base import (
     Source,
@@ -70,7 +70,13 @@ from benchmark.sources.base import (
     normalise_columns,
     snake_case,
 )
-from benchmark.sources.files import load_images, read_table, root_folder
+from benchmark.sources.files import (
+    check_images,
+    load_images,
+    read_table,
+    root_folder,
+    subsample_patients,
+)
 
 DATASET = "CheXpert"
 HOW = (
@@ -166,40 +172,6 @@ def one_value_per_patient(values: pd.Series, patients: pd.Series) -> pd.Series:
     distinct = frame.dropna(subset=["v"]).groupby("p")["v"].agg(lambda s: sorted(set(s)))
     single = {p: v[0] for p, v in distinct.items() if len(v) == 1}
     return pd.Series([single.get(p) for p in patients.to_numpy()], index=values.index, dtype=object)
-
-
-def subsample_patients(
-    patients: pd.Series, n: int | None, rng: np.random.Generator
-) -> tuple[pd.Series, int]:
-    """Row mask keeping ``n`` patients drawn with ``rng`` (all if ``n`` is None or larger),
-    and the number of patients dropped."""
-    unique = np.array(sorted(pd.unique(patients.astype(str))))
-    if n is None or n >= len(unique):
-        return pd.Series(True, index=patients.index), 0
-    chosen = set(unique[np.sort(rng.choice(len(unique), size=n, replace=False))])
-    return patients.astype(str).isin(chosen), len(unique) - n
-
-
-def check_images(paths: Sequence[Path], *, dataset: str, how: str, listed_in: str) -> None:
-    """A :class:`DataUnavailableError` naming the first missing image and the count."""
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise DataUnavailableError(
-            f"{dataset}: {len(missing)} of {len(paths)} image file(s) listed in {listed_in} "
-            f"are missing, e.g. {missing[0]}. {how}"
-        )
-
-
-def find_table(root: Path, name: str, *, dataset: str, how: str) -> Path:
-    """``root / name``, or its ``.gz`` twin when only that exists (PhysioNet ships ``.csv.gz``;
-    both are read the same way); a :class:`DataUnavailableError` naming both if neither is."""
-    path = root / name
-    if path.is_file() or name.endswith(".gz"):
-        return path
-    gz = root / f"{name}.gz"
-    if gz.is_file():
-        return gz
-    raise DataUnavailableError(f"{dataset}: expected file {path} (or {gz.name}) is missing. {how}")
 
 
 # -- the source -----------------------------------------------------------------------------

@@ -77,6 +77,42 @@ def root_folder(text: str, spec_dir: Path, *, dataset: str, how: str) -> Path:
     return require(path, dataset=dataset, how=how, what="folder")
 
 
+def subsample_patients(
+    patients: pd.Series, n: int | None, rng: np.random.Generator
+) -> tuple[pd.Series, int]:
+    """Row mask keeping ``n`` patients drawn with ``rng`` (all if ``n`` is None or larger),
+    and the number of patients dropped."""
+    unique = np.array(sorted(pd.unique(patients.astype(str))))
+    if n is None or n >= len(unique):
+        return pd.Series(True, index=patients.index), 0
+    chosen = set(unique[np.sort(rng.choice(len(unique), size=n, replace=False))])
+    return patients.astype(str).isin(chosen), len(unique) - n
+
+
+def check_images(
+    paths: Sequence[Path], *, dataset: str, how: str, listed_in: str, what: str = "image"
+) -> None:
+    """A :class:`DataUnavailableError` naming the first missing image and the count."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise DataUnavailableError(
+            f"{dataset}: {len(missing)} of {len(paths)} {what} file(s) listed in {listed_in} "
+            f"are missing, e.g. {missing[0]}. {how}"
+        )
+
+
+def find_table(root: Path, name: str, *, dataset: str, how: str) -> Path:
+    """``root / name``, or its ``.gz`` twin when only that exists (PhysioNet ships ``.csv.gz``;
+    both are read the same way); a :class:`DataUnavailableError` naming both if neither is."""
+    path = root / name
+    if path.is_file() or name.endswith(".gz"):
+        return path
+    gz = root / f"{name}.gz"
+    if gz.is_file():
+        return gz
+    raise DataUnavailableError(f"{dataset}: expected file {path} (or {gz.name}) is missing. {how}")
+
+
 def _load_one(path: Path, size: int, mode: str) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 

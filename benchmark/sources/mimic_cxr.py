@@ -65,13 +65,17 @@ from benchmark.sources.base import (
 )
 from benchmark.sources.chexpert import (
     OBSERVATIONS,
-    check_images,
     combine_race_groups,
-    find_table,
     normalise_observations,
+)
+from benchmark.sources.files import (
+    check_images,
+    find_table,
+    load_images,
+    read_table,
+    root_folder,
     subsample_patients,
 )
-from benchmark.sources.files import load_images, read_table, root_folder
 
 DATASET = "MIMIC-CXR-JPG"
 HOW = (

@@ -52,8 +52,14 @@ from benchmark.sources.base import (
     normalise_columns,
     snake_case,
 )
-from benchmark.sources.chexpert import check_images, subsample_patients
-from benchmark.sources.files import load_images, read_table, require, root_folder
+from benchmark.sources.files import (
+    check_images,
+    load_images,
+    read_table,
+    require,
+    root_folder,
+    subsample_patients,
+)
 
 DATASET = "NIH ChestX-ray14"
 HOW = (
