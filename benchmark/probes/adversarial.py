@@ -93,14 +93,19 @@ class BinaryMarginLoss(nn.Module):
         return loss.sum() if self.reduction == "sum" else loss
 
 
+def decision_logit(threshold: float) -> float:
+    """logit(t), with t kept inside (0, 1): p1 >= t  <=>  z1 - z0 >= logit(t)."""
+    t = min(max(threshold, 1e-6), 1 - 1e-6)
+    return math.log(t / (1 - t))
+
+
 class ThresholdShift(nn.Module):
     """Logits whose argmax is the decision ``p1 >= t`` of the wrapped binary module."""
 
     def __init__(self, module: nn.Module, threshold: float) -> None:
         super().__init__()
         self.module = module
-        t = min(max(threshold, 1e-6), 1 - 1e-6)
-        self.register_buffer("shift", torch.tensor([0.0, -math.log(t / (1 - t))]))
+        self.register_buffer("shift", torch.tensor([0.0, -decision_logit(threshold)]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x) + self.shift
@@ -185,13 +190,13 @@ class AdversarialProbe(Probe):
         for eps in sorted(self.eps):
             scores[eps] = {}
             for attack in attacks:
-                if eps == 0:
-                    adv = x
-                else:
-                    with _numpy_seed(split_seed(seed, f"{attack}:{eps}")):
-                        adv = self._attack(attack, classifier, eps).generate(
-                            x, y=np.eye(2, dtype=np.float32)[y]
-                        )
+                if eps == 0:  # no perturbation: the clean scores already computed
+                    scores[eps][attack] = base.score
+                    continue
+                with _numpy_seed(split_seed(seed, f"{attack}:{eps}")):
+                    adv = self._attack(attack, classifier, eps).generate(
+                        x, y=np.eye(2, dtype=np.float32)[y]
+                    )
                 scores[eps][attack] = self._score(ctx, adv)
 
         clean_ok = (base.score >= t) == (y == 1)
@@ -276,7 +281,7 @@ class AdversarialProbe(Probe):
                 )
                 for name, loss in (("ce", nn.CrossEntropyLoss()), ("margin", BinaryMarginLoss()))
             }
-        shift = -math.log(min(max(t, 1e-6), 1 - 1e-6) / (1 - min(max(t, 1e-6), 1 - 1e-6)))
+        shift = -decision_logit(t)
 
         def predict(batch: np.ndarray) -> np.ndarray:
             p = np.clip(ctx.model.predict_proba(batch.astype(np.float32)), 1e-12, 1.0)

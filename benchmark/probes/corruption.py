@@ -25,6 +25,7 @@ the task seed, so every model sees the same corrupted bytes. Large splits are su
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,6 @@ from benchmark.probes.base import (
     image_sample,
     rerun_blocker,
     split_seed,
-    subset,
 )
 from benchmark.report import Curve, ProbeResult
 from benchmark.stats import GroupedScorer, ratio
@@ -133,7 +133,6 @@ class CorruptionProbe(Probe):
             )
 
         base, images, warnings = image_sample(ctx, split, self.max_samples, self.name)
-        clean = ctx.predictions[split]
         seed = split_seed(ctx.seed, split)
 
         def score(p: SplitPredictions) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +140,7 @@ class CorruptionProbe(Probe):
 
         clean_point, clean_reps = score(base)
         undefined = class_counts_reason(base, f"the scored {split} sample") or "undefined here"
-        n_classes = clean.proba.shape[1]
+        n_classes = base.proba.shape[1]
         metrics = []
         cells: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         for name in names:
@@ -153,7 +152,7 @@ class CorruptionProbe(Probe):
                     n_classes,
                     f"split {split} under {name} severity {sev}",
                 )
-                point, reps = score(subset(base, np.arange(len(base)), proba))
+                point, reps = score(dataclasses.replace(base, proba=proba))
                 cells[name, sev] = (point, reps)
                 metrics += emit(
                     self.name,
