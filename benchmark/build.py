@@ -169,12 +169,14 @@ def build_task(
     root: Path | None = None,
     force: bool = False,
     step: Step | None = None,
+    offline: bool = False,
 ) -> BuildOutcome:
     """Build ``spec`` into the cache (or reuse a cache entry that verifies).
 
     A released version's cached build is reused if it verifies against the pin and came
     from this spec's content. A draft is always rebuilt: nothing pins its source data, so
-    a cache could hide an edited input. ``step`` is told each stage's name.
+    a cache could hide an edited input. ``step`` is told each stage's name. ``offline``:
+    sources must not download (a missing file is a :class:`DataUnavailableError`).
     """
     step = step or (lambda _: None)
     final = task_dir(spec.id, spec.version, root)
@@ -193,7 +195,8 @@ def build_task(
 
         step("loading the source and deriving splits")
         rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(0,)))
-        result = run_recipe(spec, SourceContext(spec_dir=spec_path.parent, rng=rng))
+        ctx = SourceContext(spec_dir=spec_path.parent, rng=rng, offline=offline)
+        result = run_recipe(spec, ctx)
         step("writing Parquet shards" + (" and arrays" if result.arrays else ""))
         files = write_splits(spec, result, tmp)
         step("hashing and checking the pin")

@@ -75,9 +75,11 @@ def _resolve(ref: str) -> ResolvedTask:
     return resolved
 
 
-def _build(resolved: ResolvedTask, force: bool = False) -> BuildOutcome:
+def _build(resolved: ResolvedTask, force: bool = False, offline: bool = False) -> BuildOutcome:
     with _progress(f"building {resolved.spec.ref}", BUILD_STEPS) as step:
-        outcome = build_task(resolved.spec, resolved.spec_path, force=force, step=step)
+        outcome = build_task(
+            resolved.spec, resolved.spec_path, force=force, step=step, offline=offline
+        )
     if outcome.note:
         err.print(f"[yellow]{outcome.note}")
     return outcome
@@ -390,7 +392,6 @@ def demo(
     refs = []
     # the demo is offline: a task whose data must be downloaded or are credentialed is
     # listed with how to obtain them, never fetched (``medfail tasks build ID`` does that)
-    os.environ["MEDFAIL_OFFLINE"] = "1"
     skipped = []
     for versions in (v for _, v in sorted(discover().items())):
         for ver in sorted(versions, key=version_key):
@@ -398,7 +399,7 @@ def demo(
             if spec_path.is_relative_to(BUILTIN_TASKS):
                 resolved = ResolvedTask(read_spec(spec_path), spec_path)
                 try:
-                    outcome = _build(resolved)
+                    outcome = _build(resolved, offline=True)
                 except DataUnavailableError as e:
                     skipped.append(resolved.spec.ref)
                     out.print(f"[yellow]{resolved.spec.ref}: skipped, its data are not here")

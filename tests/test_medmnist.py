@@ -218,3 +218,11 @@ def test_a_real_medmnist_file_passes_its_official_md5_and_reads() -> None:
     splits = medmnist.read_npz(path, flag)
     n = tuple(len(splits[s][0]) for s in medmnist.SPLITS)
     assert n == medmnist.DATASETS[flag].n_samples
+
+
+def test_an_offline_build_never_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(medmnist.ENV_OFFLINE)
+    monkeypatch.setattr(medmnist, "download", lambda *a, **k: pytest.fail("tried to download"))
+    path = TASKS / "pathmnist-site-shift" / "1.0.0.yaml"
+    with pytest.raises(DataUnavailableError, match="downloads are off"):
+        build_task(load_spec(path), path, offline=True)

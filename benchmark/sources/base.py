@@ -28,10 +28,12 @@ class SourceParams(BaseModel):
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What a source may use: the spec's folder (for relative paths) and a seeded generator."""
+    """What a source may use: the spec's folder (for relative paths), a seeded generator,
+    and whether it may download (``offline``: never; ``$MEDFAIL_OFFLINE=1`` also forbids it)."""
 
     spec_dir: Path
     rng: np.random.Generator
+    offline: bool = False
 
 
 @dataclass(frozen=True)

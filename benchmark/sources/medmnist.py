@@ -342,8 +342,16 @@ def candidates(flag: str, size: int, path: Path | None = None) -> list[Path]:
     return found
 
 
-def fetch(flag: str, size: int, path: Path | None = None, *, progress: bool = True) -> Path:
-    """The verified local file of ``flag`` at ``size``; downloaded when absent and online.
+def fetch(
+    flag: str,
+    size: int,
+    path: Path | None = None,
+    *,
+    progress: bool = True,
+    offline: bool = False,
+) -> Path:
+    """The verified local file of ``flag`` at ``size``; downloaded when absent, unless
+    ``offline`` or ``$MEDFAIL_OFFLINE`` is set.
 
     An explicit ``path`` must exist. A file found but failing its MD5 is an error (it is
     never silently replaced); a download failing its MD5 is deleted and reported.
@@ -357,10 +365,10 @@ def fetch(flag: str, size: int, path: Path | None = None, *, progress: bool = Tr
     for candidate in candidates(flag, size, path):
         if candidate.is_file():
             return check_md5(candidate, flag, size)
-    if os.environ.get(ENV_OFFLINE, "") not in ("", "0"):
+    if offline or os.environ.get(ENV_OFFLINE, "") not in ("", "0"):
         raise DataUnavailableError(
-            f"medmnist: {file_name(flag, size)} is not on this machine and {ENV_OFFLINE} is "
-            f"set. {how_to_obtain(flag, size)}"
+            f"medmnist: {file_name(flag, size)} is not on this machine and downloads are off "
+            f"(offline build or {ENV_OFFLINE}). {how_to_obtain(flag, size)}"
         )
     return download(url(flag, size), download_dir(), file_name(flag, size), flag, size, progress)
 
@@ -448,7 +456,7 @@ class MedMNISTSource(Source):
             explicit = resolve_path(
                 params.path, ctx.spec_dir, dataset="medmnist", how=how_to_obtain(flag, size)
             )
-        path = fetch(flag, size, explicit)
+        path = fetch(flag, size, explicit, offline=ctx.offline)
         info = DATASETS[flag]
         parts, images = [], []
         for split, (imgs, labels) in read_npz(path, flag).items():
