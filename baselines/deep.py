@@ -25,9 +25,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from baselines.adversarial import pgd_linf
 from baselines.losses import training_loss
 from benchmark import architectures
+from benchmark.attacks import pgd_batch
 
 SELECTION_RULE = (
     "the epoch with the lowest (unweighted) cross-entropy on the task's val split "
@@ -138,7 +138,8 @@ def train_network(
 ) -> nn.Module:
     """Train ``arch`` with ``method`` in {erm, reweight, mixup, pgd-at}; the selected model,
     on CPU, in eval mode. ``pgd-at`` (images only) trains on L-inf PGD examples of every
-    batch (``config.adv_eps``, ``config.adv_steps``; :func:`baselines.adversarial.pgd_linf`).
+    batch (``config.adv_eps``, ``config.adv_steps`` steps of eps/4 from a random start, as
+    Madry et al.; :func:`benchmark.attacks.pgd_batch`).
 
     ``reweight`` needs ``sample_weight`` (one non-negative weight per training sample; the
     batch loss is the weighted mean cross-entropy); ``mixup`` interpolates normalised inputs
@@ -178,6 +179,7 @@ def train_network(
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds CUDA; before the weights are initialised
     rng = np.random.default_rng(seed)  # batch order, flips, mixup draws
+    attack_rng = torch.Generator().manual_seed(seed)  # PGD random starts (pgd-at)
     model = architectures.build(arch, {**_arch_defaults(arch, x, n_classes), **(arch_config or {})})
     model.set_input_stats(x)
     model.to(dev)
@@ -194,7 +196,15 @@ def train_network(
                     xb = torch.where(flip, xb.flip(-1), xb)
                 xb, yb = xb.to(dev), y[i].to(dev)
                 if method == "pgd-at":
-                    xb = pgd_linf(model, xb, yb, config.adv_eps, config.adv_steps, rng)
+                    xb = pgd_batch(
+                        model,
+                        xb,
+                        yb,
+                        config.adv_eps,
+                        steps=config.adv_steps,
+                        step_size=config.adv_eps / 4,
+                        generator=attack_rng,
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss = training_loss(
                     model,

@@ -14,7 +14,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -51,8 +58,10 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 
 
 @contextmanager
-def _progress(label: str, total: int | None) -> Iterator[Callable[[str], None]]:
-    """A progress bar on stderr (``total=None``: count unknown); yields ``step(what)``."""
+def _progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr (``total=None``: count unknown); yields ``step(what)``, which
+    advances it, and which called as ``step(what, done, total)`` drives a second bar for the
+    work inside one step (the attacks of the adversarial probe)."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -61,9 +70,15 @@ def _progress(label: str, total: int | None) -> Iterator[Callable[[str], None]]:
     )
     with Progress(*columns, console=err, transient=True) as bar:
         handle = bar.add_task(label, total=total)
+        inner: list[TaskID] = []
 
-        def step(what: str) -> None:
-            bar.update(handle, advance=1, description=f"{label}: {what}")
+        def step(what: str, done: int | None = None, of: int | None = None) -> None:
+            if done is None:
+                bar.update(handle, advance=1, description=f"{label}: {what}")
+                return
+            if not inner:
+                inner.append(bar.add_task(what, total=of))
+            bar.update(inner[0], completed=done, total=of, description=f"  {what}")
 
         yield step
 
@@ -247,7 +262,9 @@ def evaluate_cmd(
     _check_writable(out_dir)  # a bad --out fails before the scoring, and creates nothing
     n_probes = len(probes or resolved.spec.probes)
     with _progress(f"scoring on {resolved.spec.ref}", n_probes + 2) as step:
-        report = evaluate(model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step)
+        report = evaluate(
+            model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step, detail=step
+        )
     path = report.save(out_dir, predictions=save_predictions)
     for table in report_tables(report):
         out.print(table)

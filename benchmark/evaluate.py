@@ -69,12 +69,14 @@ def evaluate(
     seeds: dict[str, int] | None = None,
     name: str | None = None,
     step: Callable[[str], None] | None = None,
+    detail: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Score ``model`` on ``task`` with ``probes`` (default: those the task lists).
 
     ``model``: a Model, a torch module (logits), a fitted estimator, or a ``--model`` SPEC
     string. ``seed``: the bootstrap seed (default: the task seed). ``seeds``: other seeds
-    to record (e.g. ``{"train": 0}``). ``step(what)`` is called after each stage.
+    to record (e.g. ``{"train": 0}``). ``step(what)`` is called after each stage;
+    ``detail(what, done, total)`` reports progress within a long probe (the attacks).
     The report keeps the per-sample predictions (:attr:`Report.predictions`).
     """
     timings: dict[str, float] = {}
@@ -130,7 +132,7 @@ def evaluate(
     )
     boot_seed = spec.seed if seed is None else seed
     ctx = ScoringContext(
-        spec, model, preds, test_splits, threshold, n_boot, level, boot_seed, task=task
+        spec, model, preds, test_splits, threshold, n_boot, level, boot_seed, task, detail
     )
     results = []
     for probe in chosen:
@@ -168,7 +170,8 @@ def evaluate(
         timings=timings,
         environment=environment(),
     )
-    return report.with_predictions(to_frame(preds, list(spec.label.classes)))
+    derived = {k: v for r in results for k, v in r.predictions.items()}  # e.g. under attack
+    return report.with_predictions(to_frame(preds | derived, list(spec.label.classes)))
 
 
 def _done(step: Callable[[str], None] | None, what: str) -> None:

@@ -22,7 +22,9 @@ def _cell(m: MetricResult | None, digits: int = 3) -> str:
     return f"{m.value:.{digits}f}{ci}"
 
 
-def _get(report: Report, probe: str, metric: str, split: str, **keys: str) -> MetricResult | None:
+def _get(
+    report: Report, probe: str, metric: str, split: str, **keys: str | None
+) -> MetricResult | None:
     try:
         return report.metric(metric, split, probe=probe, **keys)
     except KeyError:
@@ -88,7 +90,8 @@ def report_tables(report: Report) -> list[Table]:
 
 
 def adversarial_table(report: Report) -> Table:
-    """Worst-case robust metrics per eps (rows), the attacks run and the masking badge."""
+    """Worst-case robust metrics per eps (rows: L-inf, then L2), the attacks run and the
+    masking badge."""
     probe = report.probe("adversarial")
     split = probe.config.get("split", "")
     badge = probe.config.get("gradient_masking") or []
@@ -102,10 +105,15 @@ def adversarial_table(report: Report) -> Table:
     table.add_column("eps")
     for m in metrics:
         table.add_column(m)
-    for group in dict.fromkeys(m.group for m in probe.metrics if m.attribute is None):
-        assert group is not None
-        cells = [_cell(_get(report, "adversarial", m, split, group=group)) for m in metrics]
-        table.add_row(f"{float(group) * 255:.3g}/255", *cells)
+    for norm in (None, "L2"):  # L-inf rows have no attribute
+        for group in dict.fromkeys(m.group for m in probe.metrics if m.attribute == norm):
+            assert group is not None
+            cells = [
+                _cell(_get(report, "adversarial", m, split, attribute=norm, group=group))
+                for m in metrics
+            ]
+            label = f"{float(group) * 255:.3g}/255" if norm is None else f"L2 {float(group):.3g}"
+            table.add_row(label, *cells)
     verdict = "GRADIENT MASKING suspected: " + "; ".join(badge)
     table.caption = verdict if badge else "no sign of gradient masking"
     return table

@@ -73,6 +73,18 @@ class ProbeResult(_Strict):
     curves: list[Curve] = []
     warnings: list[str] = []
 
+    _predictions: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def predictions(self) -> dict[str, Any]:
+        """Per-sample predictions the probe derived, by pseudo-split (e.g. worst-case scores
+        under attack, ``id_test@linf=4/255``); saved with the report's predictions."""
+        return self._predictions
+
+    def with_predictions(self, predictions: dict[str, Any]) -> ProbeResult:
+        self._predictions = dict(predictions)
+        return self
+
 
 class TaskInfo(_Strict):
     id: str

@@ -14,6 +14,7 @@ from baselines import deep
 from benchmark.evaluate import evaluate
 from benchmark.probes.adversarial import (
     ATTACKS,
+    LINF_ATTACKS,
     AdversarialProbe,
     BinaryMarginLoss,
     ThresholdShift,
@@ -22,7 +23,9 @@ from benchmark.render import report_tables
 from benchmark.task import Task
 from tests.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
-PROBE = AdversarialProbe(eps=[0.0, 2 / 255, 8 / 255], max_samples=48, square_queries=60)
+PROBE = AdversarialProbe(
+    eps=[0.0, 2 / 255, 8 / 255], l2_eps=[0.5], max_samples=48, square_queries=60
+)
 
 
 class Quantise(nn.Module):
@@ -71,12 +74,12 @@ def test_worst_case_over_attacks_and_no_badge_on_a_plain_cnn(
     probe = report.probe("adversarial")
     assert probe.config["gradient_masking"] == []
     table = report_tables(report)[-1]
-    assert table.row_count == 3 and table.caption == "no sign of gradient masking"
+    assert table.row_count == 3 + 2 and table.caption == "no sign of gradient masking"  # L2: 0, 0.5
     assert probe.config["n_used"] == 48 and probe.config["attacks"] == list(ATTACKS)
     for eps in ("0", "0.00784314", "0.0313725"):
         robust = report.metric("robust_accuracy", "id_test", group=eps).value
         per_attack = [
-            report.metric("accuracy", "id_test", attribute=a, group=eps).value for a in ATTACKS
+            report.metric("accuracy", "id_test", attribute=a, group=eps).value for a in LINF_ATTACKS
         ]
         assert robust <= min(per_attack) + 1e-12  # worst case per example
     clean = report.metric("robust_accuracy", "id_test", group="0")
@@ -110,21 +113,63 @@ def test_models_without_gradients_get_black_box_attacks_only(
     assert any("black-box attacks only" in w for w in report.warnings)
 
 
-def test_pgd_examples_stay_in_the_ball_and_raise_the_loss() -> None:
-    from baselines.adversarial import pgd_linf
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_pgd_examples_stay_in_the_ball_and_raise_the_loss(norm: str) -> None:
+    from benchmark.attacks import pgd_batch
 
     net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     x = torch.rand(32, 1, 4, 4)
     y = torch.arange(32) % 2
+    eps = 4 / 255 if norm == "inf" else 0.1
     net.train()
-    adv = pgd_linf(net, x, y, 4 / 255, 5, np.random.default_rng(0))
+
+    def attack(restarts: int = 1) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        return pgd_batch(net, x, y, eps, steps=5, norm=norm, restarts=restarts, generator=g)
+
+    adv = attack()
     assert net.training  # mode restored
-    assert float((adv - x).abs().max()) <= 4 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    delta = (adv - x).flatten(1)
+    size = delta.abs().max(dim=1).values if norm == "inf" else delta.norm(dim=1)
+    assert float(size.max()) <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    ce = nn.functional.cross_entropy
     with torch.no_grad():
-        ce = nn.functional.cross_entropy
         assert float(ce(net(adv), y)) > float(ce(net(x), y))
-    again = pgd_linf(net, x, y, 4 / 255, 5, np.random.default_rng(0))
-    assert torch.equal(adv, again)  # seeded by the generator it is given
+    assert torch.equal(adv, attack())  # seeded by the generator it is given
+    with torch.no_grad():  # restarts keep each example's best: never a smaller margin
+        z1, z3 = net(adv), net(attack(restarts=3))
+    margin = lambda z: z.gather(1, (1 - y)[:, None]) - z.gather(1, y[:, None])  # noqa: E731
+    assert bool((margin(z3) >= margin(z1) - 1e-6).all())
+
+
+def test_the_probe_keeps_worst_case_scores_for_paired_comparison(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    from benchmark.compare import compare
+    from benchmark.probes.adversarial import attacked_split
+
+    task, net = trained
+    probe = AdversarialProbe(
+        eps=[0.0, 4 / 255], l2_eps=[0.5], attacks=["pgd", "pgd-l2"], max_samples=40
+    )
+    seen: list[tuple[str, int, int]] = []
+    report = evaluate(net, task, probes=[probe], n_boot=50, detail=lambda *a: seen.append(a))
+    frame = report.predictions
+    assert frame is not None
+    linf, l2 = attacked_split("id_test", "Linf", 4 / 255), attacked_split("id_test", "L2", 0.5)
+    assert linf == "id_test@linf=4/255" and l2 == "id_test@l2=0.5"
+    worst = frame[frame.split == linf]
+    assert len(worst) == 40
+    robust = report.metric("robust_accuracy", "id_test", group=f"{4 / 255:.6g}")
+    threshold = report.threshold.value
+    correct = (worst.score >= threshold) == (worst.y_true == 1)
+    assert robust.value == pytest.approx(correct.mean())
+    l2_rows = [m for m in report.probe("adversarial").metrics if m.attribute == "L2"]
+    assert {m.group for m in l2_rows} == {"0", "0.5"}
+    assert seen and seen[-1][1] == seen[-1][2] == 2 * 40  # progress: every attacked image
+    paired = compare(report, report)  # a model against itself: zero difference
+    acc = [d for d in paired.differences if d.split == linf and d.metric == "accuracy"]
+    assert acc and acc[0].a == pytest.approx(robust.value) and acc[0].diff == 0
 
 
 def test_pgd_adversarial_training_is_a_method_for_image_tasks_only(

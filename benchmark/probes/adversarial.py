@@ -5,24 +5,28 @@ threshold ``t`` frozen on ``val``, not the argmax. The model is wrapped so that 
 *is* that decision (the class-1 logit is shifted by ``-logit(t)``), and ART's untargeted
 attacks run on the wrapper with the true labels.
 
-Per ``eps`` (L-inf, intensity units of images in [0, 1]; rows with ``group = eps``):
+Two threat models, each with its own eps grid in intensity units of images in [0, 1]:
+L-inf (``eps``, per pixel; FGSM, PGD, APGD-CE, APGD-margin, Square) and L2 (``l2_eps``, the
+Euclidean norm of one image's perturbation; PGD-L2). Per threat model and eps (rows with
+``group = eps``; L-inf rows have no attribute, L2 rows ``attribute = "L2"``):
 ``robust_accuracy`` (correct under every attack run: the per-example worst case),
 ``robust_auroc`` (each example's worst score over the attacks: the lowest for a positive,
 the highest for a negative), ``robust_f1``, ``robust_sensitivity`` at the frozen threshold,
 and ``attack_success_rate`` (share of examples correct on clean inputs that some attack
 flips). ``accuracy`` per attack has ``attribute = <attack>``. Everything is bootstrapped on
-the same resamples as the clean split.
+the same resamples as the clean split. The worst-case scores are kept with the report's
+predictions as pseudo-splits (:func:`attacked_split`), so ``medfail compare`` gives paired
+differences of two models' robust metrics with CIs.
 
-Attacks: FGSM, PGD (L-inf, ``pgd_steps`` steps of eps/4, ``restarts`` random starts),
-APGD with cross-entropy and APGD with the binary margin loss (:class:`BinaryMarginLoss`)
-need a differentiable torch module; Square (black-box, query-based) runs on any model that
-predicts. The report's config names the ensemble run. A predictions file skips the probe.
-The **gradient-masking badge** fires, with its reasons, when Square beats the gradient
-attacks, FGSM beats the iterative ones, robust accuracy rises with eps, the input
-gradients are zero or NaN, or the forward pass is not deterministic.
-
-Not yet here (issue 7 continues): PGD-L2, AutoAttack for 3+ classes, published
-adversarial test sets, adversarial training and the speed benchmark.
+Attacks: FGSM, PGD (``pgd_steps`` steps of 2.5 eps / steps, ``restarts`` random starts;
+MedFail's torch loop, :mod:`benchmark.attacks`), APGD with cross-entropy and APGD with the
+binary margin loss (:class:`BinaryMarginLoss`) need a differentiable torch module; Square
+(black-box, query-based) runs on any model that predicts. ART's ``AutoAttack`` and APGD-DLR
+need 3 or more classes; the scorer is binary, so the ensemble above stands in for them and
+the report's config names it. A predictions file skips the probe. The **gradient-masking
+badge** fires, with its reasons, when Square beats the gradient attacks, FGSM beats the
+iterative ones, robust accuracy rises with eps, the input gradients are zero or NaN, or
+the forward pass is not deterministic. Progress goes to ``ScoringContext.detail``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -39,7 +43,9 @@ import torch
 from torch import nn
 
 from benchmark import metrics
+from benchmark.attacks import pgd
 from benchmark.errors import MedFailError
+from benchmark.predictions import SplitPredictions
 from benchmark.probes.base import (
     BatchFn,
     Probe,
@@ -51,11 +57,14 @@ from benchmark.probes.base import (
     rerun_blocker,
     split_seed,
 )
-from benchmark.report import ProbeResult
+from benchmark.report import MetricResult, ProbeResult
 from benchmark.stats import GroupedScorer, ratio
 
 DEFAULT_EPS = [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255]
-ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin", "square")
+DEFAULT_L2_EPS = [0.25, 0.5, 1.0]
+LINF_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin", "square")
+L2_ATTACKS = ("pgd-l2",)
+ATTACKS = LINF_ATTACKS + L2_ATTACKS
 GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin")
 EPS_METRICS = [
     "robust_accuracy",
@@ -64,6 +73,14 @@ EPS_METRICS = [
     "robust_sensitivity",
     "attack_success_rate",
 ]
+
+
+def attacked_split(split: str, norm: str, eps: float) -> str:
+    """The name under which worst-case scores are saved with the predictions, e.g.
+    ``id_test@linf=4/255`` or ``id_test@l2=0.5``; ``medfail compare`` pairs them like splits."""
+    if norm == "Linf":
+        return f"{split}@linf={eps * 255:.4g}/255"
+    return f"{split}@l2={eps:.4g}"
 
 
 class BinaryMarginLoss(nn.Module):
@@ -147,9 +164,42 @@ def _eps_metrics(
     return fn
 
 
+def _eps_label(norm: str, eps: float) -> str:
+    return f"{eps * 255:.4g}/255" if norm == "Linf" else f"{eps:.4g} (L2)"
+
+
+class _Progress:
+    """Reports ``"adversarial: <attack> eps <eps>"`` with images done out of all attacked
+    images to the caller's progress display (``ScoringContext.detail``), if it has one."""
+
+    def __init__(self, ctx: ScoringContext, total: int) -> None:
+        self.report, self.total, self.done, self.what = ctx.detail, total, 0, ""
+
+    def start(self, what: str) -> None:
+        self.what = what
+        self.advance(0)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.report is not None:
+            self.report(f"adversarial: {self.what}", self.done, self.total)
+
+
+@dataclass
+class _Threat:
+    """One threat model's results: metric rows, accuracy per attack and eps, robust accuracy
+    per eps, and the worst-case predictions per attacked eps."""
+
+    rows: list[MetricResult] = field(default_factory=list)
+    accuracy: dict[str, dict[float, float]] = field(default_factory=dict)
+    robust: dict[float, float] = field(default_factory=dict)
+    predictions: dict[str, SplitPredictions] = field(default_factory=dict)
+
+
 @dataclass
 class AdversarialProbe(Probe):
     eps: list[float] = field(default_factory=lambda: list(DEFAULT_EPS))
+    l2_eps: list[float] = field(default_factory=lambda: list(DEFAULT_L2_EPS))
     attacks: list[str] = field(default_factory=lambda: list(ATTACKS))
     pgd_steps: int = 10
     apgd_steps: int = 20
@@ -166,8 +216,12 @@ class AdversarialProbe(Probe):
         if blocker is not None:
             return self.skip(blocker)
         unknown = sorted(set(self.attacks) - set(ATTACKS))
-        if unknown or any(e < 0 for e in self.eps) or not self.eps:
-            raise MedFailError(f"adversarial probe: unknown attacks {unknown} or a bad eps grid")
+        grids = (self.eps, self.l2_eps)
+        if unknown or any(e < 0 for g in grids for e in g) or not self.eps:
+            raise MedFailError(
+                f"adversarial probe: unknown attacks {unknown} or a bad eps grid "
+                f"(eps {self.eps}, l2_eps {self.l2_eps}); attacks are {list(ATTACKS)}"
+            )
         module = getattr(ctx.model, "module", None)
         differentiable = isinstance(module, nn.Module)
         attacks = [a for a in self.attacks if differentiable or a == "square"]
@@ -180,36 +234,84 @@ class AdversarialProbe(Probe):
         split = self.split or ("id_test" if "id_test" in ctx.test_splits else "ood_test")
         base, x, sampled = image_sample(ctx, split, self.max_samples, self.name)
         warnings += sampled
-        y = base.y
         t = ctx.threshold
+        classifier = self._classifier(ctx, module if differentiable else None, x.shape[1:], t)
+        linf = [a for a in attacks if a in LINF_ATTACKS]
+        l2 = [a for a in attacks if a in L2_ATTACKS]
+        jobs = [(a, e) for a in linf for e in self.eps if e > 0]
+        jobs += [(a, e) for a in l2 for e in self.l2_eps if e > 0]
+        progress = _Progress(ctx, len(jobs) * len(base))
+        threats = {"Linf": self._threat(ctx, split, base, x, classifier, linf, self.eps, progress)}
+        if l2:
+            grid = sorted({0.0, *self.l2_eps})
+            threats["L2"] = self._threat(ctx, split, base, x, classifier, l2, grid, progress)
+        inf = threats["Linf"]
+        badge = self._badge(
+            inf.accuracy,
+            inf.robust,
+            module if differentiable else None,
+            (x, base.y, t),
+            lambda z: self._score(ctx, z),
+        )
+        config = self.config() | {
+            "attacks": attacks,
+            "split": split,
+            "n_used": len(base),
+            "norm": "Linf" + (" and L2" if l2 else ""),
+            "eps_unit": "Linf: per-pixel intensity of images in [0, 1]; L2: Euclidean norm of "
+            "one image's perturbation in the same units",
+            "goal": f"flip the decision p >= {t:.6g} frozen on val",
+            "gradient_masking": badge,
+        }
+        if badge:
+            warnings.append("adversarial probe: GRADIENT MASKING suspected: " + "; ".join(badge))
+        result = ProbeResult(
+            name=self.name,
+            config=config,
+            metrics=[row for threat in threats.values() for row in threat.rows],
+            warnings=warnings,
+        )
+        return result.with_predictions(
+            {k: v for threat in threats.values() for k, v in threat.predictions.items()}
+        )
+
+    def _threat(
+        self,
+        ctx: ScoringContext,
+        split: str,
+        base: SplitPredictions,
+        x: np.ndarray,
+        classifier: dict[str, Any],
+        attacks: list[str],
+        grid: list[float],
+        progress: _Progress,
+    ) -> _Threat:
+        """Attack ``x`` with each of ``attacks`` at each eps of ``grid``; per eps, score the
+        per-example worst case over the attacks (Linf rows have no attribute, L2 rows have
+        ``attribute = "L2"``)."""
+        norm = "L2" if attacks and attacks[0] in L2_ATTACKS else "Linf"
+        y, t = base.y, ctx.threshold
         seed = split_seed(ctx.seed, split)
         undefined = class_counts_reason(base, f"the attacked {split} sample") or "undefined here"
-
-        classifier = self._classifier(ctx, module if differentiable else None, x.shape[1:], t)
-        scores: dict[float, dict[str, np.ndarray]] = {}
-        for eps in sorted(self.eps):
-            scores[eps] = {}
+        clean_ok = (base.score >= t) == (y == 1)
+        out = _Threat(accuracy={a: {} for a in attacks})
+        for eps in sorted(grid):
+            by_attack = {}
             for attack in attacks:
                 if eps == 0:  # no perturbation: the clean scores already computed
-                    scores[eps][attack] = base.score
+                    by_attack[attack] = base.score
                     continue
-                with _numpy_seed(split_seed(seed, f"{attack}:{eps}")):
-                    adv = self._attack(attack, classifier, eps).generate(
-                        x, y=np.eye(2, dtype=np.float32)[y]
-                    )
-                scores[eps][attack] = self._score(ctx, adv)
-
-        clean_ok = (base.score >= t) == (y == 1)
-        out = []
-        acc_by_eps: dict[str, dict[float, float]] = {a: {} for a in attacks}
-        robust_by_eps: dict[float, float] = {}
-        for eps, by_attack in scores.items():
+                progress.start(f"{attack} eps {_eps_label(norm, eps)}")
+                key = split_seed(seed, f"{attack}:{eps}")
+                adv = self._generate(attack, classifier, eps, x, y, key, progress)
+                by_attack[attack] = self._score(ctx, adv)
             stack = np.stack([by_attack[a] for a in attacks])  # (attacks, n)
             worst = np.where(y == 1, stack.min(axis=0), stack.max(axis=0))
             flipped = np.stack([~clean_ok, (worst >= t) != (y == 1)])
             point, reps = bootstrap(base, _eps_metrics(y, worst, flipped, t), ctx.n_boot, seed)
-            robust_by_eps[eps] = float(point[0])
-            out += emit(
+            out.robust[eps] = float(point[0])
+            attribute = None if norm == "Linf" else norm
+            out.rows += emit(
                 self.name,
                 split,
                 EPS_METRICS,
@@ -217,9 +319,14 @@ class AdversarialProbe(Probe):
                 reps,
                 ctx.level,
                 reasons=dict.fromkeys(EPS_METRICS, undefined),
+                attribute=attribute,
                 group=f"{eps:.6g}",
                 n=len(base),
             )
+            if eps > 0:
+                name = attacked_split(split, norm, eps)
+                proba = np.column_stack([1 - worst, worst])
+                out.predictions[name] = replace(base, split=name, proba=proba)
             for a in attacks:
                 correct = ((by_attack[a] >= t) == (y == 1)).astype(np.float64)
 
@@ -228,8 +335,8 @@ class AdversarialProbe(Probe):
                     return ratio(wf @ c, wf.sum(axis=1))[:, None]
 
                 p_a, r_a = bootstrap(base, acc, ctx.n_boot, seed)
-                acc_by_eps[a][eps] = float(p_a[0])
-                out += emit(
+                out.accuracy[a][eps] = float(p_a[0])
+                out.rows += emit(
                     self.name,
                     split,
                     ["accuracy"],
@@ -240,25 +347,43 @@ class AdversarialProbe(Probe):
                     group=f"{eps:.6g}",
                     n=len(base),
                 )
-        badge = self._badge(
-            acc_by_eps,
-            robust_by_eps,
-            module if differentiable else None,
-            (x, y, t),
-            lambda z: self._score(ctx, z),
-        )
-        config = self.config() | {
-            "attacks": attacks,
-            "split": split,
-            "n_used": len(base),
-            "norm": "Linf",
-            "eps_unit": "intensity of images in [0, 1]",
-            "goal": f"flip the decision p >= {t:.6g} frozen on val",
-            "gradient_masking": badge,
-        }
-        if badge:
-            warnings.append("adversarial probe: GRADIENT MASKING suspected: " + "; ".join(badge))
-        return ProbeResult(name=self.name, config=config, metrics=out, warnings=warnings)
+        return out
+
+    def _generate(
+        self,
+        attack: str,
+        classifier: dict[str, Any],
+        eps: float,
+        x: np.ndarray,
+        y: np.ndarray,
+        seed: int,
+        progress: _Progress,
+    ) -> np.ndarray:
+        """Adversarial examples of one attack at one eps. PGD runs in MedFail's torch loop
+        (:mod:`benchmark.attacks`, measured faster than ART's), the rest through ART."""
+        if attack in ("pgd", "pgd-l2"):
+            return pgd(
+                classifier["module"],
+                x,
+                y,
+                eps,
+                steps=self.pgd_steps,
+                norm="inf" if attack == "pgd" else "2",
+                restarts=self.restarts,
+                seed=seed,
+                batch_size=self.batch_size,
+                progress=progress.advance,
+            )
+        adv = np.empty_like(x)
+        art_attack = self._attack(attack, classifier, eps)
+        with _numpy_seed(seed):
+            for start in range(0, len(x), self.batch_size):
+                stop = start + self.batch_size
+                adv[start:stop] = art_attack.generate(
+                    x[start:stop], y=np.eye(2, dtype=np.float32)[y[start:stop]]
+                )
+                progress.advance(len(adv[start:stop]))
+        return adv
 
     def _classifier(
         self, ctx: ScoringContext, module: nn.Module | None, shape: tuple[int, ...], t: float
@@ -270,7 +395,7 @@ class AdversarialProbe(Probe):
 
         if module is not None:
             wrapped = ThresholdShift(module, t).eval()
-            return {
+            return {"module": wrapped} | {
                 name: PyTorchClassifier(
                     model=wrapped,
                     loss=loss,

@@ -52,6 +52,7 @@ class ScoringContext:
     level: float = 0.95
     seed: int = 0
     task: Task | None = None  # the scored task's data, for probes that re-run the model
+    detail: Callable[[str, int, int], None] | None = None  # progress: (what, done, total)
 
     _memo: dict[Hashable, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
