@@ -1,5 +1,5 @@
 """Deep baselines for image and telemetry tasks: one seeded training loop (ERM, sample
-reweighting, mixup) for the registered ``image-cnn``, ``densenet121`` and
+reweighting, mixup, PGD adversarial training) for the registered ``image-cnn``, ``densenet121`` and
 ``series-transformer`` architectures.
 
 Inputs follow the task contracts: images ``(n, C, H, W)`` float in [0, 1], series
@@ -252,6 +252,14 @@ def arch_name(module: nn.Module) -> str:
         if type(module) is cls:
             return name
     raise ValueError(f"{type(module).__name__} is not a registered architecture")
+
+
+def wavelet_sanitised(module: nn.Module, gradient: str = "none") -> nn.Module:
+    """``module`` (a trained image network) behind wavelet denoising of its input
+    (:class:`benchmark.architectures.WaveletSanitised`), in eval mode."""
+    wrapped = architectures.WaveletSanitised(arch_name(module), module.config, gradient=gradient)
+    wrapped.inner.load_state_dict(module.state_dict())
+    return wrapped.to(next(module.parameters()).device).eval()
 
 
 def save_network(module: nn.Module, path: str) -> None:

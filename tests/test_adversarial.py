@@ -98,6 +98,31 @@ def test_the_badge_fires_on_a_quantising_input_layer(trained: tuple[Task, nn.Mod
     assert "GRADIENT MASKING" in str(report_tables(report)[-1].caption)
 
 
+def test_a_wavelet_sanitiser_is_caught_masking_and_measured_with_bpda(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    from baselines.deep import wavelet_sanitised
+
+    task, net = trained
+    probe = AdversarialProbe(
+        eps=[0.0, 8 / 255], l2_eps=[], attacks=list(LINF_ATTACKS), max_samples=32, square_queries=30
+    )
+    masked = evaluate(wavelet_sanitised(net), task, probes=[probe], n_boot=20)
+    reasons = masked.probe("adversarial").config["gradient_masking"]
+    assert "input gradients are exactly zero" in reasons
+    honest = evaluate(wavelet_sanitised(net, "bpda"), task, probes=[probe], n_boot=20)
+    assert (
+        "input gradients are exactly zero"
+        not in honest.probe("adversarial").config["gradient_masking"]
+    )
+    eps = f"{8 / 255:.6g}"
+    pgd = {
+        name: r.metric("accuracy", "id_test", attribute="pgd", group=eps).value
+        for name, r in (("masked", masked), ("honest", honest))
+    }
+    assert pgd["honest"] < pgd["masked"]  # the masked gradient hid the sanitiser's weakness
+
+
 def test_models_without_gradients_get_black_box_attacks_only(
     trained: tuple[Task, nn.Module],
 ) -> None:

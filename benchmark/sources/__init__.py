@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchmark.errors import SpecError
+from benchmark.sources.adversarial import AdversarialTransferSource
 from benchmark.sources.base import Source, SourceContext, SourceData
 from benchmark.sources.camelyon17 import Camelyon17Source
 from benchmark.sources.chexpert import CheXpertSource
@@ -29,6 +30,7 @@ SOURCES: dict[str, type[Source]] = {
         CheXpertSource,
         MimicCxrSource,
         NihCxr14Source,
+        AdversarialTransferSource,
     )
 }
 
