@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 SECTIONS = (
     "Summary",
     "Failure mode",
+    "Documented failures",
     "Validity",
     "Protocol",
     "Data fields",
@@ -246,6 +247,23 @@ def _fields(spec: TaskSpec, result: RecipeResult) -> str:
     )
 
 
+def _documented(task_id: str) -> str:
+    """The catalogue's cases whose ``reproduced_by`` names this task (:mod:`benchmark.cases`)."""
+    from benchmark.cases import cases_reproduced_by
+
+    rows = [
+        f"- `{case.id}` ({case.year}, {case.domain}): {case.title}; {r.closeness}: {r.note} "
+        f"<{case.sources[0].link}>"
+        for case, r in cases_reproduced_by(task_id)
+    ]
+    if not rows:
+        return "No case in MedFail's failure-case catalogue names this task yet."
+    return (
+        "Real-world failures in MedFail's failure-case catalogue (`medfail cases show ID`) "
+        "whose mechanism this task reproduces:\n\n" + "\n".join(rows)
+    )
+
+
 def render_card(
     spec: TaskSpec,
     result: RecipeResult,
@@ -277,6 +295,7 @@ def render_card(
             f"- content digest of this build: `{digest}`"
         ),
         "Failure mode": spec.failure,
+        "Documented failures": _documented(spec.id),
         "Validity": render_validity(spec, validity, digest),
         "Protocol": _protocol(spec, result),
         "Data fields": _fields(spec, result),

@@ -232,6 +232,143 @@ def tasks_pull(
     out.print(f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}")
 
 
+cases_app = typer.Typer(
+    help="The failure-case catalogue: list, show, stats, export, publish, pull.",
+    no_args_is_help=True,
+)
+app.add_typer(cases_app, name="cases")
+
+
+@cases_app.command("list")
+def cases_list(
+    domain: str = typer.Option(None, "--domain", help="e.g. radiology, ehr"),
+    layer: str = typer.Option(None, "--layer", help="taxonomy layer or path prefix, e.g. data"),
+    dimension: str = typer.Option(None, "--dimension", help="e.g. shift, subgroup-bias"),
+    reproduced: bool = typer.Option(
+        None, "--reproduced/--not-reproduced", help="only cases with (without) a task"
+    ),
+) -> None:
+    """Cases matching every filter: id, year, domain, dimensions, reproducing tasks."""
+    from benchmark.cases import load_cases
+    from benchmark.catalogue import CASES_ROOT, select
+
+    cases = select(
+        load_cases(CASES_ROOT),
+        domain=domain,
+        layer=layer,
+        dimension=dimension,
+        reproduced=reproduced,
+    )
+    table = Table(title=f"MedFail failure cases ({len(cases)})")
+    for col in ("case", "year", "domain", "dimensions", "reproduced by"):
+        table.add_column(col, no_wrap=col == "case")
+    for c in cases:
+        tasks = "\n".join(f"{r.task} ({r.closeness})" for r in c.reproduced_by) or "-"
+        table.add_row(c.id, str(c.year), c.domain, ", ".join(c.dimensions), tasks)
+    out.print(table)
+
+
+@cases_app.command("show")
+def cases_show(
+    case_id: str = typer.Argument(..., help="a case id (medfail cases list)"),
+    as_json: bool = typer.Option(False, "--json", help="print the case as JSON"),
+) -> None:
+    """One case in full: what failed, figures, cause, sources and reproducing tasks."""
+    from benchmark.cases import load_cases
+    from benchmark.catalogue import CASES_ROOT, case_json, render_case
+
+    cases = {c.id: c for c in load_cases(CASES_ROOT)}
+    if case_id not in cases:
+        near = sorted(i for i in cases if case_id in i or i in case_id)[:5]
+        hint = f"; did you mean {', '.join(near)}?" if near else "; see: medfail cases list"
+        raise TaskNotFoundError(f"no case {case_id!r}{hint}")
+    if as_json:
+        out.print_json(case_json(cases[case_id]))
+    else:
+        out.print(Markdown(render_case(cases[case_id])))
+
+
+@cases_app.command("stats")
+def cases_stats() -> None:
+    """Counts by taxonomy layer x domain, and the cases no task reproduces yet."""
+    from benchmark.cases import load_cases
+    from benchmark.catalogue import CASES_ROOT, stats
+
+    s = stats(load_cases(CASES_ROOT))
+    domains = list(s.by_domain)
+    table = Table(title=f"{s.n} cases by taxonomy layer (rows) and domain (columns)")
+    table.add_column("layer")
+    for d in domains:
+        table.add_column(d, justify="right")
+    for layer, row in s.by_layer_domain.items():
+        table.add_row(layer, *(str(row[d]) for d in domains))
+    table.add_row("[bold]cases", *(f"[bold]{s.by_domain[d]}" for d in domains))
+    out.print(table)
+    out.print("dimensions: " + ", ".join(f"{k} {v}" for k, v in s.by_dimension.items()))
+    out.print(
+        f"\n[bold]{len(s.unreproduced)} cases with no reproducing task[/] (what to build next):"
+    )
+    for c in s.unreproduced:
+        out.print(f"  {c.id} [dim]({c.domain}; {', '.join(c.taxonomy)})[/]")
+
+
+@cases_app.command("export")
+def cases_export(
+    out_dir: Path = typer.Option(
+        None, "--out", help="folder to build into (default: the cache, for publish)"
+    ),
+) -> None:
+    """Build the catalogue: Parquet table, card and sha256 manifest (byte-identical)."""
+    from benchmark.catalogue import export
+
+    manifest = export(out=out_dir)
+    where = out_dir or task_dir(manifest.task, manifest.version)
+    out.print(
+        f"{manifest.task}@{manifest.version}: content_sha256 {manifest.content_sha256}\n"
+        f"built at {where}"
+    )
+
+
+@cases_app.command("publish")
+def cases_publish(
+    to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
+) -> None:
+    """Upload the exported catalogue (run medfail cases export first)."""
+    from benchmark.catalogue import load_catalogue_spec
+
+    spec = load_catalogue_spec()
+    path = task_dir(spec.id, spec.version)
+    if not (path / MANIFEST).is_file():
+        raise TaskNotFoundError(f"{spec.ref} is not exported; run: medfail cases export")
+    manifest = verify_dir(path, spec.manifest_sha256)
+    with _progress(
+        f"publishing {spec.ref}", len(manifest.files) + len(manifest.extras) + 1
+    ) as step:
+        where = hub.publish(path, to, step=step)
+    out.print(f"published {where}")
+
+
+@cases_app.command("pull")
+def cases_pull(
+    version: str = typer.Argument(..., help="catalogue version, e.g. 1.0.0"),
+    source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),
+) -> None:
+    """Download a catalogue version, verify it, and only then place it in the cache."""
+    from benchmark.catalogue import load_catalogue_spec
+
+    local = load_catalogue_spec()
+    with _progress(f"pulling medfail-cases@{version}", None) as step:
+        manifest = hub.pull(
+            hub.CATALOGUE_ID,
+            version,
+            source,
+            local_spec=local if local.version == version else None,
+            step=step,
+        )
+    where = task_dir(manifest.task, manifest.version)
+    out.print(f"[green]{manifest.task}@{version}: pulled and verified[/] into {where}")
+
+
 DEFAULT_RESULTS = Path("medfail-results")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -298,7 +435,9 @@ app.add_typer(baselines_app, name="baselines")
 def baselines_run(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", help="ID or ID@VERSION"),
-    method: str = typer.Option(..., "--method", help="erm | reweight | mixup"),
+    method: str = typer.Option(
+        ..., "--method", help="erm | reweight | mixup | pgd-at | wavelet (the last two: images)"
+    ),
     seeds: list[int] = typer.Option([0, 1, 2], "--seeds", help="Seeds: --seeds 0 1 2"),
     out_dir: Path = typer.Option(Path("submissions"), "--out", help="Submissions root."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
@@ -393,8 +532,8 @@ def demo(
     train: list[str] = typer.Option(
         [],
         "--train",
-        help="Task ids to train baselines on (default: the real embedded tables; "
-        "synthetic image and telemetry tasks train for minutes on a CPU).",
+        help="Task ids to train baselines on (default: the tabular tasks; image and "
+        "telemetry tasks train for minutes to hours on a CPU).",
     ),
 ) -> None:
     """The main job, offline: build and verify every built-in task, train the baselines
@@ -425,9 +564,8 @@ def demo(
                 verify_dir(outcome.path, resolved.spec.manifest_sha256)
                 status = "pinned" if resolved.spec.released else "draft"
                 out.print(f"[green]{resolved.spec.ref}: built and verified ({status})")
-                wanted = (
-                    resolved.spec.id in train if train else resolved.spec.source.name != "synthetic"
-                )
+                tabular = resolved.spec.features.array is None  # minutes, not hours, on a CPU
+                wanted = resolved.spec.id in train if train else tabular
                 if wanted:
                     refs.append(resolved.spec.ref)
     if skipped:

@@ -54,3 +54,7 @@ class HubError(MedFailError):
 class PredictionError(MedFailError, ValueError):
     """Model outputs are unusable (NaN, wrong shape, out of [0, 1], ids missing); the
     message names the split and the first offending sample."""
+
+
+class CaseError(MedFailError, ValueError):
+    """A failure-case file is malformed, or the catalogue has a duplicate id."""

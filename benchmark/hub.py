@@ -13,6 +13,8 @@ is refused; publishing identical content again is a no-op. ``pull`` downloads in
 temporary folder beside the cache entry, verifies every file against the manifest, the
 spec's content against the manifest and (where a local spec exists) the manifest against
 the spec's pin, and only then renames it into place. A failed pull leaves the cache as it was.
+The failure-case catalogue (``medfail-cases``, :mod:`benchmark.catalogue`) is published and
+pulled the same way; its ``spec.yaml`` is the catalogue spec.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import fsspec
 from pydantic import ValidationError
@@ -31,6 +34,11 @@ from benchmark.errors import HubError, ManifestMismatchError, MedFailError, Spec
 from benchmark.fsutil import replace_dir, staging
 from benchmark.manifest import MANIFEST, Manifest, verify_dir
 from benchmark.spec import TaskSpec, is_valid_ref, spec_from_text
+
+if TYPE_CHECKING:
+    from benchmark.catalogue import CatalogueSpec
+
+CATALOGUE_ID = "medfail-cases"  # the failure-case catalogue: its spec.yaml is a CatalogueSpec
 
 Step = Callable[[str], None]
 HF_URL = re.compile(r"^hf://datasets/(?P<repo>[\w.-]+/[\w.-]+)/?$")
@@ -149,7 +157,7 @@ def _publish_hf(repo: str, local: Path, version: str, step: Step) -> None:
         raise HubError(f"publishing to hf://datasets/{repo} failed: {e}") from e
 
 
-def _check_spec(spec: TaskSpec, manifest: Manifest, where: str) -> None:
+def _check_spec(spec: TaskSpec | CatalogueSpec, manifest: Manifest, where: str) -> None:
     if spec.sha256() != manifest.spec_sha256:
         raise ManifestMismatchError(
             f"{where}: the remote build was made from other spec content than {spec.ref}",
@@ -162,7 +170,7 @@ def pull(
     version: str,
     url: str,
     *,
-    local_spec: TaskSpec | None = None,
+    local_spec: TaskSpec | CatalogueSpec | None = None,
     root: Path | None = None,
     step: Step | None = None,
 ) -> Manifest:
@@ -199,7 +207,10 @@ def pull(
             raise ManifestMismatchError(
                 f"pull refused, the cache is untouched: {e}".replace(str(tmp), where), e.problems
             ) from e
-        remote_spec = spec_from_text((tmp / "spec.yaml").read_text(encoding="utf-8"), where)
+        parse = spec_from_text
+        if task_id == CATALOGUE_ID:  # the failure-case catalogue travels like a task
+            from benchmark.catalogue import catalogue_spec_from_text as parse
+        remote_spec = parse((tmp / "spec.yaml").read_text(encoding="utf-8"), where)
         _check_spec(remote_spec, manifest, where)
         if local_spec is not None:
             _check_spec(local_spec, manifest, where)

@@ -7,25 +7,17 @@ The app only reads: it never writes to the submissions folder.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
 import streamlit as st
 
-from benchmark.definitions import CI_PROTOCOL
-from benchmark.submissions import (
-    HEADLINES,
-    Board,
-    board_table,
-    format_table,
-    headline_split,
-    load_boards,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # boards.py, also under AppTest
 
-ENV_SUBMISSIONS = "MEDFAIL_SUBMISSIONS"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "submissions"
+from boards import render_board, submissions_root
+
+from benchmark.definitions import CI_PROTOCOL
+from benchmark.submissions import HEADLINES, load_boards
 
 ABOUT = (
     "Cells read **mean ± SD [CI low, CI high]** over an entry's seeds: SD is the sample "
@@ -34,29 +26,6 @@ ABOUT = (
     "and one task build (content sha256): versions are never mixed, and an entry scored on "
     "another version or build is excluded and named. ↑ higher is better, ↓ lower is better."
 )
-
-
-def submissions_root(argv: list[str]) -> Path:
-    """``--dir`` from ``argv`` (unknown arguments are ignored), else the environment."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--dir", type=Path)
-    args, _ = parser.parse_known_args(argv)
-    return args.dir or Path(os.environ.get(ENV_SUBMISSIONS) or DEFAULT_ROOT)
-
-
-def render_board(board: Board, rank_by: str) -> None:
-    st.header(board.task)
-    for problem in board.problems:
-        st.error(problem)
-    if not board.entries:
-        st.warning(f"{board.task}: no entry can be ranked.")
-        return
-    split = headline_split(board)
-    st.caption(
-        f"task content sha256 `{board.content_sha256}` · headline split `{split}` "
-        f"(shift: relative AUROC drop from id_test to ood_test)"
-    )
-    st.dataframe(format_table(board_table(board, rank_by)), hide_index=True)
 
 
 def main() -> None:
