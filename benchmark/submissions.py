@@ -262,14 +262,24 @@ def _load_entry(folder: Path, ref: str) -> Entry:
     return Entry(metadata, reports, folder)
 
 
+#: Probe config entries that depend on the model, not on how it was measured: the masking
+#: badge is a finding, and reports written before 2026-11-23 put the model's own threshold
+#: in the adversarial ``goal`` text.
+FINDINGS = frozenset({"gradient_masking", "goal"})
+
+
 def protocol(report: Report) -> str:
     """What must match for two reports to be ranked together: the bootstrap settings, the
-    threshold rule and every probe's name and config (canonical JSON)."""
+    threshold rule and every probe's name and config (canonical JSON), without the config
+    entries that depend on the model (:data:`FINDINGS`)."""
     return json.dumps(
         {
             "bootstrap": report.bootstrap.model_dump(),
             "threshold_rule": report.threshold.rule,
-            "probes": {p.name: p.config for p in report.probes},
+            "probes": {
+                p.name: {k: v for k, v in p.config.items() if k not in FINDINGS}
+                for p in report.probes
+            },
         },
         sort_keys=True,
     )

@@ -404,3 +404,18 @@ def test_seeds_of_one_entry_must_share_a_protocol(tmp_path: Path) -> None:
     board = board_of(tmp_path)
     assert board.entries == []
     assert "different protocols" in board.problems[0]
+
+
+def test_findings_in_a_probe_config_are_not_part_of_the_protocol() -> None:
+    from benchmark.submissions import protocol
+
+    def with_adversarial(config: dict) -> Report:
+        report = make_report()
+        probe = ProbeResult(name="adversarial", config=config, metrics=[])
+        return report.model_copy(update={"probes": [*report.probes, probe]})
+
+    base = {"eps": [0.0, 4 / 255], "attacks": ["pgd"]}
+    masked = with_adversarial(base | {"gradient_masking": ["input gradients are exactly zero"]})
+    clean = with_adversarial(base | {"gradient_masking": []})
+    assert protocol(masked) == protocol(clean)  # a badge is a finding about the model
+    assert protocol(with_adversarial(base | {"attacks": ["square"]})) != protocol(clean)

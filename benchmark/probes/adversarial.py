@@ -260,7 +260,7 @@ class AdversarialProbe(Probe):
             "norm": "Linf" + (" and L2" if l2 else ""),
             "eps_unit": "Linf: per-pixel intensity of images in [0, 1]; L2: Euclidean norm of "
             "one image's perturbation in the same units",
-            "goal": f"flip the decision p >= {t:.6g} frozen on val",
+            "goal": "flip the decision p >= t at the threshold t frozen on val",
             "gradient_masking": badge,
         }
         if badge:
