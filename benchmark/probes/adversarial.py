@@ -421,7 +421,6 @@ class AdversarialProbe(Probe):
         from art.attacks.evasion import (
             AutoProjectedGradientDescent,
             FastGradientMethod,
-            ProjectedGradientDescent,
             SquareAttack,
         )
 
@@ -441,17 +440,6 @@ class AdversarialProbe(Probe):
             )
         if name == "fgsm":
             return FastGradientMethod(classifier, norm=np.inf, eps=eps, batch_size=self.batch_size)
-        if name == "pgd":
-            return ProjectedGradientDescent(
-                classifier,
-                norm=np.inf,
-                eps=eps,
-                eps_step=eps / 4,
-                max_iter=self.pgd_steps,
-                num_random_init=self.restarts,
-                batch_size=self.batch_size,
-                verbose=False,
-            )
         return SquareAttack(
             classifier,
             norm=np.inf,
