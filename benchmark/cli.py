@@ -206,10 +206,17 @@ def tasks_publish(
     """Upload a built, verified task version."""
     task_id, ver = _exact_ref(ref)
     resolved = resolve(f"{task_id}@{ver}")
+    _publish(ref, resolved.spec.manifest_sha256, to, f"medfail tasks build {ref}")
+
+
+def _publish(ref: str, pin: str | None, to: str, make: str) -> None:
+    """Upload the verified cache folder of ``ref`` (a task or the catalogue) to ``to``;
+    ``make`` is the command that builds it when it is missing."""
+    task_id, ver = ref.split("@")
     path = task_dir(task_id, ver)
     if not (path / MANIFEST).is_file():
-        raise TaskNotFoundError(f"{ref} is not built; run: medfail tasks build {ref}")
-    manifest = verify_dir(path, resolved.spec.manifest_sha256)
+        raise TaskNotFoundError(f"{ref} is not built; run: {make}")
+    manifest = verify_dir(path, pin)
     with _progress(f"publishing {ref}", len(manifest.files) + len(manifest.extras) + 1) as step:
         where = hub.publish(path, to, step=step)
     out.print(f"published {where}")
@@ -337,15 +344,7 @@ def cases_publish(
     from benchmark.catalogue import load_catalogue_spec
 
     spec = load_catalogue_spec()
-    path = task_dir(spec.id, spec.version)
-    if not (path / MANIFEST).is_file():
-        raise TaskNotFoundError(f"{spec.ref} is not exported; run: medfail cases export")
-    manifest = verify_dir(path, spec.manifest_sha256)
-    with _progress(
-        f"publishing {spec.ref}", len(manifest.files) + len(manifest.extras) + 1
-    ) as step:
-        where = hub.publish(path, to, step=step)
-    out.print(f"published {where}")
+    _publish(spec.ref, spec.manifest_sha256, to, "medfail cases export")
 
 
 @cases_app.command("pull")

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from benchmark import metrics
-from benchmark.attacks import pgd
+from benchmark.attacks import module_device, pgd
 from benchmark.errors import MedFailError
 from benchmark.predictions import SplitPredictions
 from benchmark.probes.base import (
@@ -487,7 +487,7 @@ class AdversarialProbe(Probe):
             reasons.append("the forward pass is not deterministic")
         if module is not None:
             wrapped = ThresholdShift(module, t).eval()
-            dev = next(module.parameters(), torch.empty(0)).device  # ART may have moved it
+            dev = module_device(module)  # ART may have moved it
             wrapped.to(dev)
             xt = torch.as_tensor(x[: min(len(x), 32)], device=dev).requires_grad_(True)
             target = torch.as_tensor(y[: len(xt)], device=dev)
