@@ -22,6 +22,7 @@ from benchmark.evaluate import evaluate
 from benchmark.report import Report
 from benchmark.submissions import EntryMetadata, entry_dir, write_entry
 from benchmark.task import Task
+from benchmark.version import __version__
 
 METHODS = ("erm", "reweight", "mixup", "pgd-at", "wavelet")
 IMAGE_ONLY = ("pgd-at", "wavelet")  # methods that need image inputs
@@ -157,8 +158,6 @@ def run(
     """Train, score and write one entry per model family; returns the entry folders."""
     if not seeds:
         raise MedFailError("give at least one seed")
-    from benchmark import __version__
-
     todo = families(method, task, family)
     existing = [
         p

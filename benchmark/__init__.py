@@ -6,11 +6,15 @@ failure dimension, :class:`~benchmark.probes.Probe`) and a **Report** (typed res
 to the task and model hashes, :class:`~benchmark.report.Report`).
 
 >>> report = benchmark.evaluate(model, "flchain-mortality-temporal")  # doctest: +SKIP
+
+Names are imported on first use (PEP 562), so ``import benchmark`` is cheap and the
+command line starts without loading torch.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import (
     BuildError,
@@ -23,21 +27,38 @@ from benchmark.errors import (
     SpecError,
     TaskNotFoundError,
 )
-from benchmark.evaluate import evaluate
-from benchmark.model import Model
-from benchmark.probes import Probe
-from benchmark.report import Report
-from benchmark.spec import TaskSpec, load_spec
-from benchmark.task import Task
+from benchmark.version import __version__
 
-try:
-    __version__ = version("medfail")
-except PackageNotFoundError:  # running from a checkout that is not installed
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from benchmark.evaluate import evaluate
+    from benchmark.model import Model
+    from benchmark.probes import Probe
+    from benchmark.report import Report
+    from benchmark.spec import TaskSpec, load_spec
+    from benchmark.task import Task
+
+#: Public name -> the module that defines it, imported when the name is first used.
+_LAZY = {
+    "evaluate": "benchmark.evaluate",
+    "Model": "benchmark.model",
+    "Probe": "benchmark.probes",
+    "Report": "benchmark.report",
+    "TaskSpec": "benchmark.spec",
+    "load_spec": "benchmark.spec",
+    "Task": "benchmark.task",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'benchmark' has no attribute {name!r}")
 
 
 def load_task(ref: str, *, build: bool = False) -> Task:
     """``Task.load(ref, build=build)``: resolve ``ID[@VERSION]`` and verify the cached build."""
+    from benchmark.task import Task
+
     return Task.load(ref, build=build)
 
 

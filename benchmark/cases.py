@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchmark.errors import CaseError
+from benchmark.safe_yaml import read_yaml
 from benchmark.spec import Modality
 from benchmark.taxonomy import check_path
 
@@ -196,10 +196,7 @@ def _location(err: dict) -> str:
 
 def load_case(path: Path) -> Case:
     """Parse and validate one case file; its name must be ``<id>.yaml`` under ``<domain>/``."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CaseError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, CaseError)
     if not isinstance(raw, dict):
         raise CaseError(f"{path}: a case file must hold a mapping, got {type(raw).__name__}")
     try:

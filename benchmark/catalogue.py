@@ -30,8 +30,10 @@ from benchmark.fsutil import replace_dir, staging
 from benchmark.hashing import sha256_json
 from benchmark.hub import CATALOGUE_ID
 from benchmark.manifest import MANIFEST, Manifest, file_entry
+from benchmark.safe_yaml import load_yaml
 from benchmark.spec import SEMVER, ChangelogEntry
 from benchmark.taxonomy import LAYERS
+from benchmark.version import __version__
 
 DATA_FILE = "data/cases-00000-of-00001.parquet"
 
@@ -58,11 +60,12 @@ class CatalogueSpec(BaseModel):
         return sha256_json(self.model_dump(mode="json", exclude={"manifest_sha256"}))
 
 
-def catalogue_spec_from_text(text: str, where: str) -> CatalogueSpec:
+def catalogue_spec_from_text(text: str | bytes, where: str) -> CatalogueSpec:
     """Parse and validate a catalogue spec (``cases/catalogue.yaml`` or a build's spec.yaml)."""
+    data = load_yaml(text, where, CaseError)
     try:
-        return CatalogueSpec.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as e:
+        return CatalogueSpec.model_validate(data)
+    except ValidationError as e:
         raise CaseError(f"{where}: not a valid catalogue spec: {e}") from e
 
 
@@ -70,7 +73,7 @@ def load_catalogue_spec(root: Path = CASES_ROOT) -> CatalogueSpec:
     path = root / "catalogue.yaml"
     if not path.is_file():
         raise CaseError(f"no catalogue spec at {path}")
-    return catalogue_spec_from_text(path.read_text(encoding="utf-8"), str(path))
+    return catalogue_spec_from_text(path.read_bytes(), str(path))
 
 
 def select(
@@ -258,18 +261,12 @@ def export(
             content_sha256=digest,
             files=files,
             extras={name: file_entry(tmp / name) for name in (CARD, SPEC_COPY)},
-            medfail_version=_version(),
+            medfail_version=__version__,
             pyarrow_version=pa.__version__,
         )
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         replace_dir(tmp, final)
     return manifest
-
-
-def _version() -> str:
-    from benchmark import __version__
-
-    return __version__
 
 
 def render_case(case: Case) -> str:

@@ -32,10 +32,19 @@ from benchmark.errors import (
     DataUnavailableError,
     ManifestMismatchError,
     MedFailError,
+    SpecError,
     TaskNotFoundError,
 )
 from benchmark.manifest import MANIFEST, verify_dir
-from benchmark.registry import BUILTIN_TASKS, ResolvedTask, discover, parse_ref, read_spec, resolve
+from benchmark.registry import (
+    BUILTIN_TASKS,
+    ResolvedTask,
+    discover,
+    parse_ref,
+    read_spec,
+    resolve,
+    scan,
+)
 from benchmark.spec import version_key
 
 app = typer.Typer(
@@ -114,9 +123,18 @@ def tasks_list() -> None:
     table.add_column("task", no_wrap=True)
     for col in ("version", "modality", "taxonomy", "released", "built", "verified"):
         table.add_column(col)
-    for task_id, versions in sorted(discover().items()):
+    found, conflicts = scan()
+    invalid = []
+    for task_id, versions in sorted(found.items()):
         for ver in sorted(versions, key=version_key):
-            spec = read_spec(versions[ver])
+            try:
+                if f"{task_id}@{ver}" in conflicts:
+                    raise SpecError(f"{task_id}@{ver} is {conflicts[f'{task_id}@{ver}']}")
+                spec = read_spec(versions[ver])
+            except MedFailError as e:  # one broken spec is a row, never the whole listing
+                invalid.append(str(e))
+                table.add_row(task_id, ver, "-", "-", Text("invalid", style="red"), "-", "-")
+                continue
             path = task_dir(task_id, ver)
             built = (path / MANIFEST).is_file()
             verified = "-"
@@ -137,6 +155,8 @@ def tasks_list() -> None:
                 verified,
             )
     out.print(table)
+    for problem in invalid:
+        err.print(Text("invalid spec: ", style="red") + Text(problem))
 
 
 @tasks_app.command("info")
@@ -387,17 +407,21 @@ def evaluate_cmd(
     seed: int = typer.Option(None, "--seed", help="Bootstrap seed (default: the task seed)."),
 ) -> None:
     """Score a model on a task: every metric with a bootstrap CI, in one report."""
-    from benchmark.evaluate import evaluate
+    from benchmark.evaluate import check_bootstrap, evaluate
     from benchmark.render import report_tables
     from benchmark.task import Task
 
+    check_bootstrap(n_boot, 0.95, seed)  # before any build or model load
     resolved = _resolve(task)
     _build(resolved)
     loaded = Task.load(resolved.spec.ref)
     probes = list(dict.fromkeys(probes or []))
     _check_writable(out_dir)  # a bad --out fails before the scoring, and creates nothing
     n_probes = len(probes or resolved.spec.probes)
-    with _progress(f"scoring on {resolved.spec.ref}", n_probes + 2) as step:
+    with (
+        _progress(f"scoring on {resolved.spec.ref}", n_probes + 2) as step,
+        _model_code_cannot_exit(),
+    ):
         report = evaluate(
             model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step, detail=step
         )
@@ -452,8 +476,10 @@ def baselines_run(
 
     Runs on CUDA when available, else on the CPU."""
     from baselines.methods import families, run
+    from benchmark.evaluate import check_bootstrap
     from benchmark.task import Task
 
+    check_bootstrap(n_boot, 0.95, None)
     seeds = _seed_list(seeds, ctx.args)
     resolved = _resolve(task)
     _build(resolved)
@@ -540,10 +566,12 @@ def demo(
     ranked table per task."""
     seeds = _seed_list(seeds, ctx.args)
     from baselines.methods import families, methods_for, run
+    from benchmark.evaluate import check_bootstrap
     from benchmark.render import board_rich_table
     from benchmark.submissions import board_table, format_table, headline_split, load_boards
     from benchmark.task import Task
 
+    check_bootstrap(n_boot, 0.95, None)
     refs = []
     # the demo is offline: a task whose data must be downloaded or are credentialed is
     # listed with how to obtain them, never fetched (``medfail tasks build ID`` does that)
@@ -599,7 +627,8 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: MedFail errors become one line each, exit status 1."""
+    """Console entry point: MedFail errors become one line each, exit status 1; Ctrl-C is
+    one line and exit status 130."""
     try:
         app()
     except (MedFailError, OSError) as e:
@@ -607,6 +636,24 @@ def main() -> None:
             raise
         _print_error(str(e) or type(e).__name__)
         sys.exit(1)
+    except KeyboardInterrupt:
+        if _state["debug"]:
+            raise
+        _print_error("interrupted")
+        sys.exit(130)
+
+
+@contextmanager
+def _model_code_cannot_exit() -> Iterator[None]:
+    """A model's own code (a ``python:`` model, or anything a model file makes run) that
+    ends the process must not pass for a finished run: it becomes an error, exit status 1."""
+    try:
+        yield
+    except SystemExit as e:
+        raise MedFailError(
+            f"the model's code tried to end the process (exit status {e.code!r}) while it "
+            "was loaded or scored; no report was written"
+        ) from e
 
 
 def _print_error(message: str) -> None:

@@ -11,6 +11,9 @@ class, and a decision is ``p >= t`` with ``t`` the threshold frozen on ``val``.
 
 from __future__ import annotations
 
+import math
+import re
+
 #: Probe name -> (metric, definition) pairs, in the order a card lists them.
 METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
     "performance": [
@@ -158,3 +161,32 @@ CI_PROTOCOL = (
     "same task see the same resamples. A metric undefined on a replicate is left out of "
     "that replicate; if more than 5% are left out the interval is not reported."
 )
+
+#: The values a stored metric can take, as (pattern, low, high) on the metric name, first
+#: match wins; a value or CI bound outside is impossible, so a report holding one is refused.
+#: Every metric must be finite; a name no pattern matches is checked for finiteness only.
+METRIC_RANGES: tuple[tuple[str, float, float], ...] = (
+    (r"shift_robustness_.+", -math.inf, 1.0),  # (m_ID - m_OOD) / m_ID with m >= 0
+    (r"relative_(ce|mce)", -math.inf, math.inf),  # E_cs - E_clean may be negative
+    (r"eod_sum", 0.0, 2.0),  # |dTPR| + |dFPR|
+    (r"disparate_impact|equal_opportunity_ratio_gap|ce|mce", 0.0, math.inf),  # ratios
+    (r"threshold_drift|.+_gap|ood_minus_id_.+|balanced_error_increase", -1.0, 1.0),
+    (
+        r"(robust_)?(auroc|auprc|accuracy|f1|sensitivity)|sensitivity_at_specificity|brier"
+        r"|ece_.+|selection_rate|tpr|fpr|worst_group_.+|attack_success_rate"
+        r"|demographic_parity_(difference|ratio)|equalized_odds_difference_max"
+        r"|(clean_|mean_)?balanced_error|saliency_dice",
+        0.0,
+        1.0,
+    ),
+)
+#: Slack for float rounding at a range's ends.
+RANGE_SLACK = 1e-9
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The closed interval ``metric`` lives in (:data:`METRIC_RANGES`); (-inf, inf) if unknown."""
+    for pattern, low, high in METRIC_RANGES:
+        if re.fullmatch(pattern, metric):
+            return low, high
+    return -math.inf, math.inf

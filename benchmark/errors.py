@@ -58,3 +58,9 @@ class PredictionError(MedFailError, ValueError):
 
 class CaseError(MedFailError, ValueError):
     """A failure-case file is malformed, or the catalogue has a duplicate id."""
+
+
+def one_line(error: BaseException) -> str:
+    """A third-party error's message on one line (its whitespace runs, newlines included,
+    become single spaces), for embedding in a MedFail error; its type name if it has none."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -11,6 +11,7 @@ task's content digest and the model's hash.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from benchmark.predictions import SplitPredictions, predict_split, to_frame
 from benchmark.probes import PROBES, Probe, ScoringContext, make_probe
 from benchmark.report import BootstrapInfo, Report, TaskInfo, ThresholdInfo
 from benchmark.task import Task
+from benchmark.version import __version__
 
 TEST_SPLITS = ("id_test", "ood_test")
 THRESHOLD_SPLIT = "val"
@@ -88,8 +90,7 @@ def evaluate(
             f"{spec.ref} has {len(spec.label.classes)} classes; the scorer's probes are "
             "binary for now"
         )
-    if n_boot < 1 or not 0 < level < 1:
-        raise MedFailError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot}, {level}")
+    check_bootstrap(n_boot, level, seed)
     notes = []
     if probes is None:  # the task's probes; those a later MedFail brings are noted, not run
         probes = [p for p in spec.probes if p in PROBES]
@@ -144,7 +145,7 @@ def evaluate(
         info = info.model_copy(update={"sha256": _predictions_sha256(preds)})
     unit = "patient" if spec.patient_id else "row"
     report = Report(
-        medfail_version=_version(),
+        medfail_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=TaskInfo(
             id=spec.id,
@@ -174,6 +175,26 @@ def evaluate(
     return report.with_predictions(to_frame(preds | derived, list(spec.label.classes)))
 
 
+def min_replicates(level: float) -> int:
+    """The fewest bootstrap replicates whose percentile interval at ``level`` has at least
+    one replicate in each tail: ``ceil(2 / (1 - level))``, 40 at 95%. Fewer give an
+    interval that is one or two replicates wide and may exclude its own point."""
+    return math.ceil(2 / (1 - level) - 1e-9)
+
+
+def check_bootstrap(n_boot: int, level: float, seed: int | None) -> None:
+    """One-line errors for bootstrap settings that cannot give an interval."""
+    if not 0 < level < 1:
+        raise MedFailError(f"the CI level must lie strictly between 0 and 1, got {level}")
+    if n_boot < min_replicates(level):
+        raise MedFailError(
+            f"--n-boot {n_boot} is too few: a {level:.0%} percentile interval needs at least "
+            f"{min_replicates(level)} replicates (one in each tail); 1,000 is the default"
+        )
+    if seed is not None and not 0 <= seed < 2**63:
+        raise MedFailError(f"--seed {seed}: a bootstrap seed is an integer in [0, 2^63)")
+
+
 def _done(step: Callable[[str], None] | None, what: str) -> None:
     if step is not None:
         step(what)
@@ -191,9 +212,3 @@ def environment() -> dict[str, str]:
         except PackageNotFoundError:
             env[pkg] = "not installed"
     return env
-
-
-def _version() -> str:
-    from benchmark import __version__
-
-    return __version__

@@ -30,9 +30,10 @@ import fsspec
 from pydantic import ValidationError
 
 from benchmark.cache import task_dir
-from benchmark.errors import HubError, ManifestMismatchError, MedFailError, SpecError
+from benchmark.errors import HubError, ManifestMismatchError, MedFailError, SpecError, one_line
 from benchmark.fsutil import replace_dir, staging
 from benchmark.manifest import MANIFEST, Manifest, verify_dir
+from benchmark.safe_yaml import MAX_BYTES
 from benchmark.spec import TaskSpec, is_valid_ref, spec_from_text
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 CATALOGUE_ID = "medfail-cases"  # the failure-case catalogue: its spec.yaml is a CatalogueSpec
 
 Step = Callable[[str], None]
+SPEC_FILE = "spec.yaml"
+#: Largest remote manifest read (a task of 10,000 shards lists about 2 MB).
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 HF_URL = re.compile(r"^hf://datasets/(?P<repo>[\w.-]+/[\w.-]+)/?$")
 
 
@@ -69,7 +73,7 @@ def remote_for(url: str, task_id: str, version: str) -> Remote:
     try:
         fs, root = fsspec.core.url_to_fs(url)
     except (ValueError, ImportError) as e:
-        raise HubError(f"cannot open remote {url!r}: {e}") from e
+        raise HubError(f"cannot open remote {url!r}: {one_line(e)}") from e
     return Remote(fs, f"{root.rstrip('/')}/{task_id}/{version}")
 
 
@@ -90,7 +94,7 @@ def _remote_manifest(remote: Remote, version: str) -> Manifest | None:
             return None
         if not remote.fs.exists(remote.path(MANIFEST)):
             return None
-        return Manifest.model_validate_json(remote.fs.cat_file(remote.path(MANIFEST)))
+        return Manifest.model_validate_json(_fetch_small(remote, MANIFEST, MAX_MANIFEST_BYTES))
     except ValidationError as e:
         raise HubError(
             f"{remote.path(MANIFEST)} is not a valid manifest: {e.errors()[0]['msg']}"
@@ -98,7 +102,18 @@ def _remote_manifest(remote: Remote, version: str) -> Manifest | None:
     except MedFailError:
         raise
     except Exception as e:  # fsspec backends raise their own error types
-        raise HubError(f"cannot read {remote.path(MANIFEST)}: {e}") from e
+        raise HubError(f"cannot read {remote.path(MANIFEST)}: {one_line(e)}") from e
+
+
+def _fetch_small(remote: Remote, rel: str, limit: int) -> bytes:
+    """A small remote file, whole; one over ``limit`` bytes is refused before it is read."""
+    size = remote.fs.size(remote.path(rel))
+    if size is not None and size > limit:
+        raise HubError(f"{remote.path(rel)}: {size} bytes, over the {limit}-byte limit; refused")
+    data = remote.fs.cat_file(remote.path(rel))
+    if len(data) > limit:
+        raise HubError(f"{remote.path(rel)}: over the {limit}-byte limit; refused")
+    return data
 
 
 def publish(local: Path, url: str, *, step: Step | None = None) -> str:
@@ -133,7 +148,7 @@ def publish(local: Path, url: str, *, step: Step | None = None) -> str:
     except Exception as e:
         if fs.exists(staging_base):
             fs.rm(staging_base, recursive=True)
-        raise HubError(f"upload to {where} failed: {e}") from e
+        raise HubError(f"upload to {where} failed: {one_line(e)}") from e
     return where
 
 
@@ -154,7 +169,7 @@ def _publish_hf(repo: str, local: Path, version: str, step: Step) -> None:
         )
         api.create_tag(repo, tag=version, repo_type="dataset", revision=commit.oid)
     except Exception as e:  # network and hub errors come in many types
-        raise HubError(f"publishing to hf://datasets/{repo} failed: {e}") from e
+        raise HubError(f"publishing to hf://datasets/{repo} failed: {one_line(e)}") from e
 
 
 def _check_spec(spec: TaskSpec | CatalogueSpec, manifest: Manifest, where: str) -> None:
@@ -163,6 +178,21 @@ def _check_spec(spec: TaskSpec | CatalogueSpec, manifest: Manifest, where: str) 
             f"{where}: the remote build was made from other spec content than {spec.ref}",
             {MANIFEST: "spec_sha256 differs from the spec"},
         )
+
+
+def _remote_spec(
+    data: bytes, task_id: str, version: str, manifest: Manifest, where: str
+) -> TaskSpec | CatalogueSpec:
+    """The remote's spec, parsed under the YAML limits; it must be the requested task
+    version's and the one the manifest was built from."""
+    parse = spec_from_text
+    if task_id == CATALOGUE_ID:  # the failure-case catalogue travels like a task
+        from benchmark.catalogue import catalogue_spec_from_text as parse
+    spec = parse(data, f"{where}: {SPEC_FILE}")
+    if spec.ref != f"{task_id}@{version}":
+        raise HubError(f"{where}: the remote {SPEC_FILE} is the spec of {spec.ref}; refused")
+    _check_spec(spec, manifest, where)
+    return spec
 
 
 def pull(
@@ -185,20 +215,35 @@ def pull(
         raise HubError(f"{where}: no manifest.json at {remote.base}; is it published?")
     if (manifest.task, manifest.version) != (task_id, version):
         raise HubError(f"{where}: the remote manifest is for {manifest.task}@{manifest.version}")
+    try:
+        spec_bytes = _fetch_small(remote, SPEC_FILE, MAX_BYTES)
+    except FileNotFoundError as e:
+        raise HubError(f"{where}: no {SPEC_FILE} on the remote") from e
+    _remote_spec(spec_bytes, task_id, version, manifest, where)  # refused before any write
     final = task_dir(task_id, version, root)
     with staging(final) as tmp:
         for rel in [*manifest.files, *manifest.extras]:
             step(rel)
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            listed = (manifest.files | manifest.extras)[rel].bytes
             try:
+                served = remote.fs.size(remote.path(rel))
+                if served is not None and served != listed:  # before a byte is fetched
+                    raise ManifestMismatchError(
+                        f"{where}: {rel} is {served} bytes on the remote, the manifest says "
+                        f"{listed}; refused",
+                        {rel: f"{served} bytes, listed as {listed}"},
+                    )
                 remote.fs.get_file(remote.path(rel), str(tmp / rel))
+            except MedFailError:
+                raise
             except FileNotFoundError as e:
                 raise ManifestMismatchError(
                     f"{where}: {rel} is listed in the manifest but missing on the remote",
                     {rel: "missing on the remote"},
                 ) from e
             except Exception as e:
-                raise HubError(f"{where}: downloading {rel} failed: {e}") from e
+                raise HubError(f"{where}: downloading {rel} failed: {one_line(e)}") from e
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         pin = local_spec.manifest_sha256 if local_spec is not None else None
         try:
@@ -207,11 +252,9 @@ def pull(
             raise ManifestMismatchError(
                 f"pull refused, the cache is untouched: {e}".replace(str(tmp), where), e.problems
             ) from e
-        parse = spec_from_text
-        if task_id == CATALOGUE_ID:  # the failure-case catalogue travels like a task
-            from benchmark.catalogue import catalogue_spec_from_text as parse
-        remote_spec = parse((tmp / "spec.yaml").read_text(encoding="utf-8"), where)
-        _check_spec(remote_spec, manifest, where)
+        remote_spec = _remote_spec(
+            (tmp / SPEC_FILE).read_bytes(), task_id, version, manifest, where
+        )
         if local_spec is not None:
             _check_spec(local_spec, manifest, where)
         elif remote_spec.manifest_sha256 not in (None, manifest.content_sha256):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,9 +30,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.modules.module import (
+    register_module_buffer_registration_hook,
+    register_module_parameter_registration_hook,
+)
 
 from benchmark import architectures
-from benchmark.errors import MedFailError
+from benchmark.errors import MedFailError, one_line
 from benchmark.hashing import sha256_file
 from benchmark.model import (
     Batch,
@@ -58,11 +63,36 @@ _BY_SUFFIX = {
     ".csv": "predictions",
 }
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}
-#: skops may construct these beyond its own defaults (plain scikit-learn internals).
-#: Classes only: a function is a call gadget (``partial(numpy.savetxt, PATH)`` as a
-#: FunctionTransformer writes a file at predict time), so functions must be named here.
-TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-TRUSTED_SKOPS_NAMES = frozenset({"functools.partial", "sklearn.utils.validation.check_array"})
+#: A ``score`` column may differ from the positive probability by float rounding only.
+PREDICTION_ATOL = 1e-6
+#: Most values a weights file may hold (1 GB as float32; DenseNet-121 holds 7 million).
+MAX_PARAMETERS = 250_000_000
+#: What skops may construct or call beyond its own default trust (scikit-learn estimators,
+#: builtin containers, numpy dtypes, ufuncs and bit generators): exactly the internals that
+#: MedFail's model families and ordinary scikit-learn pipelines store, found by saving them
+#: (tests/test_model_safety.py). Named one by one, never by package: a whole package holds
+#: call gadgets (``numpy.memmap`` truncates a file when constructed, ``numpy.savetxt``
+#: writes one). ``functools.partial`` is listed because HistGradientBoosting stores
+#: ``partial(check_array, ...)``; whatever a partial wraps must itself be on this list.
+TRUSTED_SKOPS_TYPES = frozenset(
+    {
+        "functools.partial",
+        "numpy.dtype",
+        "sklearn.utils.validation.check_array",
+        "sklearn.utils._bunch.Bunch",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    }
+)
 
 
 class ModelLoadError(MedFailError):
@@ -125,7 +155,7 @@ def _load_torchscript(path: Path, arch: str | None, task: Task, info: dict) -> M
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as e:
-        raise ModelLoadError(f"{path}: not a loadable TorchScript archive: {e}") from e
+        raise ModelLoadError(f"{path}: not a loadable TorchScript archive: {one_line(e)}") from e
     return _torch_model(module, task, info)
 
 
@@ -138,7 +168,7 @@ def _load_safetensors(path: Path, arch: str | None, task: Task, info: dict) -> M
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
         config = json.loads(meta["medfail.config"]) if "medfail.config" in meta else None
     except (SafetensorError, OSError, ValueError) as e:  # JSONDecodeError is a ValueError
-        raise ModelLoadError(f"{path}: not a valid safetensors file: {e}") from e
+        raise ModelLoadError(f"{path}: not a valid safetensors file: {one_line(e)}") from e
     name = arch or meta.get("medfail.arch")
     if not name:
         raise ModelLoadError(
@@ -147,7 +177,9 @@ def _load_safetensors(path: Path, arch: str | None, task: Task, info: dict) -> M
         )
     if config is None:
         config = _config_from_weights(name, state, path)
-    return _torch_model(_with_weights(architectures.build(name, config), state, path), task, info)
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path}: medfail.config must be a JSON object, got {config!r}")
+    return _torch_model(_build_for(name, config, state, path), task, info)
 
 
 def _load_state_dict(path: Path, arch: str | None, task: Task, info: dict) -> Model:
@@ -163,7 +195,7 @@ def _load_state_dict(path: Path, arch: str | None, task: Task, info: dict) -> Mo
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{path}: expected a dict of tensors (a state dict)")
     config = _config_from_weights(arch, state, path)
-    return _torch_model(_with_weights(architectures.build(arch, config), state, path), task, info)
+    return _torch_model(_build_for(arch, config, state, path), task, info)
 
 
 def _config_from_weights(arch: str, state: dict, path: Path) -> dict[str, Any]:
@@ -173,49 +205,103 @@ def _config_from_weights(arch: str, state: dict, path: Path) -> dict[str, Any]:
     except (KeyError, IndexError, ValueError) as e:
         raise ModelLoadError(
             f"{path}: the weights are not a {arch} state dict (cannot read its config: "
-            f"{type(e).__name__}: {e})"
+            f"{type(e).__name__}: {one_line(e)})"
         ) from e
 
 
-def _with_weights(module: torch.nn.Module, state: dict, path: Path) -> torch.nn.Module:
+class _TooManyTensors(Exception):
+    """Raised from a registration hook: the config declares more tensors than the file has."""
+
+
+def _declared_shapes(name: str, config: dict[str, Any], limit: int) -> dict[str, tuple]:
+    """The state-dict shapes ``config`` declares, from a build on the meta device (nothing
+    is allocated). Building stops once it registers more than ``limit`` tensors, so a config
+    asking for millions of layers costs no more than the file's own tensor count."""
+    registered = 0
+
+    def count(*_: object) -> None:
+        nonlocal registered
+        registered += 1
+        if registered > limit:
+            raise _TooManyTensors
+
+    hooks = [
+        register_module_parameter_registration_hook(count),
+        register_module_buffer_registration_hook(count),
+    ]
+    try:
+        with torch.device("meta"):
+            module = architectures.build(name, config)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _build_for(name: str, config: dict[str, Any], state: dict, path: Path) -> torch.nn.Module:
+    """Build ``name`` from ``config`` and load ``state`` into it, but only after the declared
+    configuration matches the stored tensors' shapes and the size limit: a small file whose
+    config asks for a huge network is refused before anything is allocated."""
+    elements = sum(math.prod(t.shape) for t in state.values())
+    if elements > MAX_PARAMETERS:
+        raise ModelLoadError(
+            f"{path}: {elements:,} stored values, over the limit of {MAX_PARAMETERS:,}"
+        )
+    stored = {k: tuple(t.shape) for k, t in state.items()}
+    try:
+        declared = _declared_shapes(name, config, 2 * len(stored) + 16)
+    except _TooManyTensors:
+        raise ModelLoadError(
+            f"{path}: the config of {name} declares more tensors than the file's "
+            f"{len(stored)}; refused before building"
+        ) from None
+    except RuntimeError as e:  # e.g. a negative size
+        raise ModelLoadError(
+            f"{path}: architecture {name!r}: bad config {config}: {one_line(e)}"
+        ) from e
+    if declared != stored:
+        differ = sorted(set(declared) ^ set(stored)) or sorted(
+            k for k in declared if declared[k] != stored[k]
+        )
+        k = differ[0]
+        raise ModelLoadError(
+            f"{path}: weights do not fit the declared {name} config: {k} is "
+            f"{stored.get(k, 'missing')} in the file, {declared.get(k, 'absent')} in the config "
+            f"({len(differ)} tensor(s) differ)"
+        )
+    module = architectures.build(name, config)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ModelLoadError(f"{path}: weights do not fit the architecture: {e}") from e
+        raise ModelLoadError(f"{path}: weights do not fit the architecture: {one_line(e)}") from e
     return module
 
 
 def _load_skops(path: Path, arch: str | None, task: Task, info: dict) -> Model:
+    """A scikit-learn estimator from a skops file whose every type is trusted by skops or
+    named in :data:`TRUSTED_SKOPS_TYPES`; the check reads names only and imports nothing."""
     import skops.io as sio
 
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as e:  # skops raises several types for a corrupt archive
-        raise ModelLoadError(f"{path}: not a valid skops file: {e}") from e
-    refused = [t for t in untrusted if not _trusted_skops_type(t)]
+        raise ModelLoadError(f"{path}: not a valid skops file: {one_line(e)}") from e
+    refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
     if refused:
         raise ModelLoadError(
-            f"{path}: refused: the file asks to construct types or call functions that are "
-            f"not trusted (only scikit-learn/numpy/scipy classes, and "
-            f"{', '.join(sorted(TRUSTED_SKOPS_NAMES))}): {', '.join(refused)}"
+            f"{path}: refused: the file asks to construct or call {', '.join(refused)}, which "
+            "MedFail does not trust (scikit-learn estimators and the internals listed in "
+            "benchmark.model_files.TRUSTED_SKOPS_TYPES only)"
         )
-    estimator = sio.load(path, trusted=untrusted)
+    try:
+        estimator = sio.load(path, trusted=untrusted)
+    except Exception as e:  # a malformed archive of trusted types
+        raise ModelLoadError(
+            f"{path}: not a loadable skops file: {type(e).__name__}: {one_line(e)}"
+        ) from e
     if not hasattr(estimator, "predict_proba"):
         raise ModelLoadError(f"{path}: the estimator has no predict_proba")
     return SklearnClassifier(estimator, info=ModelInfo(**info))
-
-
-def _trusted_skops_type(name: str) -> bool:
-    """A listed name, or a class (not a function) of scikit-learn, numpy or scipy."""
-    if name in TRUSTED_SKOPS_NAMES:
-        return True
-    if not name.startswith(TRUSTED_SKOPS_PREFIXES):
-        return False
-    module, _, attr = name.rpartition(".")
-    try:
-        return inspect.isclass(getattr(importlib.import_module(module), attr))
-    except Exception:  # not importable as MODULE.ATTR: not trusted
-        return False
 
 
 @dataclass
@@ -251,14 +337,17 @@ def _load_predictions(path: Path, arch: str | None, task: Task, info: dict) -> M
             else (pd.read_parquet(path))
         )
     except Exception as e:  # pandas/pyarrow raise many types for a corrupt file
-        raise ModelLoadError(f"{path}: cannot read the predictions table: {e}") from e
+        raise ModelLoadError(f"{path}: cannot read the predictions table: {one_line(e)}") from e
     if "sample_id" not in df.columns:
         raise ModelLoadError(f"{path}: no sample_id column; columns: {list(df.columns)}")
     classes = task.spec.label.classes
     wanted = [f"proba_{c}" for c in classes]
+    binary_score = "score" in df.columns and len(classes) == 2
     if all(c in df.columns for c in wanted):
         table = pd.DataFrame({c: _numeric(df, f"proba_{c}", path) for c in classes})
-    elif "score" in df.columns and len(classes) == 2:
+        if binary_score:
+            _agrees(df, table[classes[1]], path, wanted[1])
+    elif binary_score:
         score = _numeric(df, "score", path)  # P(classes[1]), the positive class
         table = pd.DataFrame({classes[0]: 1 - score, classes[1]: score})
     else:
@@ -270,8 +359,31 @@ def _load_predictions(path: Path, arch: str | None, task: Task, info: dict) -> M
     dup = ids[ids.duplicated()]
     if len(dup):
         raise ModelLoadError(f"{path}: sample {dup.iloc[0]!r} appears more than once")
+    known = pd.Index(
+        np.concatenate(
+            [task.frame(split)["sample_id"].to_numpy(dtype=str) for split in task.splits]
+        )
+    )
+    unknown = ids[~ids.isin(known)]
+    if len(unknown):
+        raise ModelLoadError(
+            f"{path}: sample {unknown.iloc[0]!r} is not in {task.spec.ref} "
+            f"({len(unknown)} of {len(ids)} rows name unknown samples); is it another task's file?"
+        )
     table.index = pd.Index(ids, name="sample_id")
     return PredictionsFile(table, info=ModelInfo(**info))
+
+
+def _agrees(df: pd.DataFrame, positive: pd.Series, path: Path, column: str) -> None:
+    """A ``score`` column given beside the probabilities must equal the positive one."""
+    score = _numeric(df, "score", path)
+    differ = ~np.isclose(score, positive, rtol=0, atol=PREDICTION_ATOL) & score.notna()
+    if differ.any():
+        i = int(np.argmax(differ.to_numpy()))
+        raise ModelLoadError(
+            f"{path}: sample {str(df['sample_id'].iloc[i])!r} has score {score.iloc[i]!r} but "
+            f"{column} {positive.iloc[i]!r}; the score must be P(positive class)"
+        )
 
 
 def _numeric(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
@@ -296,6 +408,6 @@ def _load_python(target: str, task: Task) -> Model:
         if inspect.isclass(obj) or inspect.isfunction(obj):
             obj = obj()  # a factory, called without arguments
     except Exception as e:  # user code: any error it raises is reported, not a crash
-        raise ModelLoadError(f"cannot load {target}: {type(e).__name__}: {e}") from e
+        raise ModelLoadError(f"cannot load {target}: {type(e).__name__}: {one_line(e)}") from e
     encode = input_encoder(task) if isinstance(obj, torch.nn.Module) else None
     return as_model(obj, encode=encode, name=target)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from benchmark.cache import cache_root
 from benchmark.errors import SpecError, TaskNotFoundError
-from benchmark.spec import TaskSpec, is_valid_ref, load_spec, spec_from_text, version_key
+from benchmark.safe_yaml import read_yaml
+from benchmark.spec import TaskSpec, is_valid_ref, load_spec, spec_from_data, version_key
 
 ENV_TASKS_PATH = "MEDFAIL_TASKS_PATH"
 BUILTIN_TASKS = Path(__file__).resolve().parent.parent / "tasks"
@@ -44,28 +45,45 @@ def _cached_specs(root: Path | None) -> dict[tuple[str, str], Path]:
     }
 
 
-def discover(root: Path | None = None) -> dict[str, dict[str, Path]]:
-    """Task id -> version -> spec file, over every task root and the cache."""
+def scan(root: Path | None = None) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+    """Task id -> version -> spec file over every task root and the cache, and the
+    conflicts (``ID@VERSION`` -> why) where two roots define one version differently.
+
+    Nothing is parsed here, so one broken spec file never hides the others.
+    """
     found: dict[str, dict[str, Path]] = {}
+    conflicts: dict[str, str] = {}
     for troot in task_roots():
         for path in sorted(troot.glob("*/*.yaml")):
             task_id, ver = path.parent.name, path.stem
             if not is_valid_ref(task_id, ver):
                 continue
             other = found.setdefault(task_id, {}).get(ver)
-            if other is not None and other.read_bytes() != path.read_bytes():
-                raise SpecError(f"{task_id}@{ver} is defined twice, differently: {other}, {path}")
+            if other is not None and not _same_bytes(other, path):
+                conflicts[f"{task_id}@{ver}"] = f"defined twice, differently: {other}, {path}"
             found[task_id].setdefault(ver, path)
     for (task_id, ver), path in _cached_specs(root).items():
         found.setdefault(task_id, {}).setdefault(ver, path)
-    return found
+    return found, conflicts
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def discover(root: Path | None = None) -> dict[str, dict[str, Path]]:
+    """Task id -> version -> spec file (:func:`scan` without the conflicts)."""
+    return scan(root)[0]
 
 
 def read_spec(path: Path) -> TaskSpec:
     """Load a spec from a task root, or from a cache entry's ``spec.yaml``."""
     if path.name != "spec.yaml":
         return load_spec(path)
-    spec = spec_from_text(path.read_text(encoding="utf-8"), str(path))
+    spec = spec_from_data(read_yaml(path, SpecError), str(path))
     if (spec.id, spec.version) != (path.parent.parent.name, path.parent.name):
         raise SpecError(f"{path}: spec says {spec.ref}, but it sits in the cache entry of another")
     return spec
@@ -81,7 +99,7 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 def resolve(ref: str, root: Path | None = None) -> ResolvedTask:
     """The spec ``ref`` (``ID`` or ``ID@VERSION``) names; unknown ids/versions list what exists."""
     task_id, ver = parse_ref(ref)
-    found = discover(root)
+    found, conflicts = scan(root)
     if task_id not in found:
         known = ", ".join(sorted(found)) or "(none)"
         raise TaskNotFoundError(f"unknown task {task_id!r}; known tasks: {known}")
@@ -92,13 +110,26 @@ def resolve(ref: str, root: Path | None = None) -> ResolvedTask:
             raise TaskNotFoundError(
                 f"{task_id} has no version {ver!r}; versions: {', '.join(ordered)}"
             )
+        if f"{task_id}@{ver}" in conflicts:
+            raise SpecError(f"{task_id}@{ver} is {conflicts[f'{task_id}@{ver}']}")
         return ResolvedTask(read_spec(versions[ver]), versions[ver])
-    specs = {v: read_spec(versions[v]) for v in ordered}
-    released = [v for v in ordered if specs[v].released]
+    specs, broken = {}, []
+    for v in ordered:  # a broken version is skipped, and said so, not fatal to the others
+        try:
+            if f"{task_id}@{v}" in conflicts:
+                raise SpecError(conflicts[f"{task_id}@{v}"])
+            specs[v] = read_spec(versions[v])
+        except SpecError:
+            broken.append(v)
+    if not specs:
+        return ResolvedTask(read_spec(versions[ordered[-1]]), versions[ordered[-1]])  # raises
+    released = [v for v in specs if specs[v].released]
     if released:
         chosen = released[-1]
         note = f"{task_id}: using {chosen}, the newest released version"
     else:
-        chosen = ordered[-1]
+        chosen = list(specs)[-1]
         note = f"{task_id}: no released version; using the newest draft {chosen}"
+    if broken:
+        note += f" (skipped invalid version(s) {', '.join(broken)}: medfail tasks list shows why)"
     return ResolvedTask(specs[chosen], versions[chosen], note)

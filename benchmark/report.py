@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from benchmark.errors import MedFailError
+from benchmark.definitions import RANGE_SLACK, metric_range
+from benchmark.errors import MedFailError, one_line
 from benchmark.fsutil import atomic_write_text
 from benchmark.hashing import sha256_file
 from benchmark.model import ModelInfo
@@ -23,6 +24,8 @@ from benchmark.model import ModelInfo
 REPORT_FILE = "report.json"
 PREDICTIONS_FILE = "predictions.parquet"
 SCHEMA_VERSION = 1
+#: Largest report.json read, in bytes (the committed reports are under 0.1 MB).
+MAX_REPORT_BYTES = 64 * 1024 * 1024
 
 
 class _Strict(BaseModel):
@@ -40,8 +43,26 @@ class MetricResult(_Strict):
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
-    n: int | None = None
+    n: int | None = Field(default=None, ge=0)
     reason: str | None = None
+
+    @model_validator(mode="after")
+    def _possible(self) -> MetricResult:
+        """Finite numbers in the metric's range (:func:`metric_range`), ``ci_low <= ci_high``."""
+        low, high = metric_range(self.metric)
+        for name in ("value", "ci_low", "ci_high"):
+            x = getattr(self, name)
+            if x is None:
+                continue
+            if not math.isfinite(x):
+                raise ValueError(f"{self.metric} {name} is {x}: not a finite number")
+            if not low - RANGE_SLACK <= x <= high + RANGE_SLACK:
+                raise ValueError(
+                    f"{self.metric} {name} is {x:.6g}, outside its possible range [{low}, {high}]"
+                )
+        if self.ci_low is not None and self.ci_high is not None and self.ci_low > self.ci_high:
+            raise ValueError(f"{self.metric}: ci_low {self.ci_low} > ci_high {self.ci_high}")
+        return self
 
     @classmethod
     def of(cls, value: float, lo: float, hi: float, **fields: Any) -> MetricResult:
@@ -178,7 +199,8 @@ class Report(_Strict):
         """Write ``report.json`` (and ``predictions.parquet`` if asked) atomically.
 
         The report records the predictions file's sha256, so :meth:`load` attaches only the
-        file written with it; a report saved without predictions attaches none.
+        file written with it; a report saved without predictions attaches none, and a
+        predictions file left in ``folder`` by an earlier report is removed.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -192,6 +214,8 @@ class Report(_Strict):
             report = self.model_copy(update={"predictions_sha256": digest})
         path = folder / REPORT_FILE
         atomic_write_text(path, report.model_dump_json(indent=1) + "\n")
+        if not predictions:  # after the new report is in place: an earlier model's numbers
+            (folder / PREDICTIONS_FILE).unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -205,12 +229,16 @@ class Report(_Strict):
             raw = path.read_bytes()
         except FileNotFoundError as e:
             raise MedFailError(f"no report at {path}") from e
+        if len(raw) > MAX_REPORT_BYTES:
+            raise MedFailError(f"{path}: {len(raw)} bytes, over {MAX_REPORT_BYTES} bytes; refused")
         try:
             report = cls.model_validate_json(raw)
-        except ValueError as e:
-            first = str(e).splitlines()
-            detail = first[1] if len(first) > 1 else first[0]
-            raise MedFailError(f"{path}: not a valid MedFail report ({detail.strip()})") from e
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "(top level)"
+            detail = f"{where}: {first['msg'].removeprefix('Value error, ')}"
+            more = f"; {e.error_count() - 1} more problem(s)" if e.error_count() > 1 else ""
+            raise MedFailError(f"{path}: not a valid MedFail report ({detail}{more})") from e
         if report.schema_version != SCHEMA_VERSION:
             raise MedFailError(
                 f"{path}: report schema {report.schema_version}; MedFail reads {SCHEMA_VERSION}"
@@ -227,5 +255,5 @@ class Report(_Strict):
             try:
                 report._predictions = pd.read_parquet(preds)
             except Exception as e:  # pyarrow raises several types for a corrupt file
-                raise MedFailError(f"{preds}: cannot read the predictions: {e}") from e
+                raise MedFailError(f"{preds}: cannot read the predictions: {one_line(e)}") from e
         return report

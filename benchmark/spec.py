@@ -2,8 +2,8 @@
 
 A spec is data, not code. It names a registered data source with its parameters, the
 label rule, the group attributes, the split recipe, the probes and the threshold rule,
-and the licence, citations and changelog. :func:`load_spec` parses it with a YAML loader
-that rejects duplicate keys and validates it with pydantic; any problem raises
+and the licence, citations and changelog. :func:`load_spec` parses it with the hardened
+loader of :mod:`benchmark.safe_yaml` and validates it with pydantic; any problem raises
 :class:`~benchmark.errors.SpecError` naming the file and the field (``label.rule.horizon``).
 
 A spec with ``manifest_sha256`` set is a *released* version: its build must reproduce that
@@ -18,7 +18,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +30,7 @@ from pydantic import (
 from benchmark.definitions import PROBE_NAMES, THRESHOLD_RULES
 from benchmark.errors import SpecError
 from benchmark.hashing import sha256_json
+from benchmark.safe_yaml import load_yaml, read_yaml
 from benchmark.taxonomy import check_path
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -62,12 +62,12 @@ class _Strict(BaseModel):
 
 def is_valid_ref(task_id: str, version: str) -> bool:
     """Whether ``task_id`` and ``version`` are a well-formed task id and semantic version."""
-    return bool(TASK_ID.match(task_id) and SEMVER.match(version))
+    return bool(TASK_ID.fullmatch(task_id) and SEMVER.fullmatch(version))
 
 
 def version_key(version: str) -> tuple[int, int, int]:
     """Sort key of a semantic version ``MAJOR.MINOR.PATCH``."""
-    match = SEMVER.match(version)
+    match = SEMVER.fullmatch(version)
     if match is None:
         raise ValueError(f"not a semantic version MAJOR.MINOR.PATCH: {version!r}")
     major, minor, patch = (int(g) for g in match.groups())
@@ -471,7 +471,7 @@ class TaskSpec(_Strict):
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
-        if not TASK_ID.match(v):
+        if not TASK_ID.fullmatch(v):
             raise ValueError(f"task id {v!r} must be lowercase letters, digits and '-' (3-64)")
         return v
 
@@ -507,7 +507,7 @@ class TaskSpec(_Strict):
     @field_validator("manifest_sha256")
     @classmethod
     def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not SHA256.match(v):
+        if v is not None and not SHA256.fullmatch(v):
             raise ValueError("manifest_sha256 must be 64 lowercase hex digits")
         return v
 
@@ -599,33 +599,6 @@ class TaskSpec(_Strict):
         )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate mapping keys."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def parse_yaml(text: str, where: str) -> Any:
-    """Parse YAML safely, rejecting duplicate keys; errors name ``where``."""
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        raise SpecError(f"{where}: not valid YAML: {e}") from e
-
-
 def format_validation_error(where: str, err: ValidationError) -> str:
     """One line per problem: ``file: field.path: message``."""
     lines = []
@@ -636,9 +609,13 @@ def format_validation_error(where: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def spec_from_text(text: str, where: str = "<spec>") -> TaskSpec:
+def spec_from_text(text: str | bytes, where: str = "<spec>") -> TaskSpec:
     """Validate spec YAML text into a :class:`TaskSpec`."""
-    data = parse_yaml(text, where)
+    return spec_from_data(load_yaml(text, where, SpecError), where)
+
+
+def spec_from_data(data: Any, where: str) -> TaskSpec:
+    """Validate parsed YAML (``where`` names its file in errors) into a :class:`TaskSpec`."""
     if not isinstance(data, dict):
         raise SpecError(f"{where}: a task spec must be a YAML mapping, got {type(data).__name__}")
     try:
@@ -650,11 +627,7 @@ def spec_from_text(text: str, where: str = "<spec>") -> TaskSpec:
 def load_spec(path: str | Path) -> TaskSpec:
     """Load ``tasks/<id>/<version>.yaml``; the file's folder and name must match id and version."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpecError(f"{path}: cannot read spec: {e.strerror}") from e
-    spec = spec_from_text(text, str(path))
+    spec = spec_from_data(read_yaml(path, SpecError), str(path))
     if path.stem != spec.version:
         raise SpecError(f"{path}: version: {spec.version!r} does not match the file name")
     if path.parent.name != spec.id:

@@ -18,7 +18,7 @@ import math
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -31,7 +31,9 @@ from benchmark.errors import MedFailError
 from benchmark.fsutil import atomic_write_text, replace_dir, staging
 from benchmark.registry import resolve
 from benchmark.report import PREDICTIONS_FILE, REPORT_FILE, MetricResult, Report
-from benchmark.spec import SHA256, format_validation_error, is_valid_ref, parse_yaml, version_key
+from benchmark.rescore import recheck
+from benchmark.safe_yaml import read_yaml
+from benchmark.spec import SHA256, TaskSpec, format_validation_error, is_valid_ref, version_key
 
 METADATA_FILE = "metadata.yaml"
 SEED_PREFIX = "seed-"
@@ -67,7 +69,7 @@ class EntryMetadata(BaseModel):
     @field_validator("task_content_sha256")
     @classmethod
     def _sha(cls, v: str) -> str:
-        if not SHA256.match(v):
+        if not SHA256.fullmatch(v):
             raise ValueError("must be 64 lowercase hex digits")
         return v
 
@@ -97,6 +99,14 @@ class Board:
     entries: list[Entry]
     problems: list[str]
     path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+#: The note of a board whose task this installation does not know.
+UNCHECKED = (
+    "this installation does not know the task, so its numbers were range-checked but not "
+    "recomputed from the stored predictions"
+)
 
 
 class Headline(NamedTuple):
@@ -224,11 +234,7 @@ def write_entry(
 
 def _read_metadata(path: Path) -> EntryMetadata:
     """Validate an entry's ``metadata.yaml``; errors name the file and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MedFailError(f"cannot read {path.name}: {e}") from e
-    data = parse_yaml(text, path.name)
+    data = read_yaml(path, MedFailError, where=path.name)
     if not isinstance(data, dict):
         raise MedFailError(f"{path.name}: must be a YAML mapping, got {type(data).__name__}")
     try:
@@ -249,7 +255,9 @@ def _seed_folders(entry: Path) -> dict[int, Path]:
     return found
 
 
-def _load_entry(folder: Path, ref: str) -> Entry:
+def _load_entry(folder: Path, ref: str, spec: TaskSpec | None) -> Entry:
+    """One entry, checked: metadata, seeds and reports agree, and every number that its
+    stored predictions can give is recomputed from them (:func:`benchmark.rescore.recheck`)."""
     metadata = _read_metadata(folder / METADATA_FILE)
     if metadata.name != folder.name:
         raise MedFailError(f"metadata names entry {metadata.name!r}, folder is {folder.name!r}")
@@ -257,6 +265,11 @@ def _load_entry(folder: Path, ref: str) -> Entry:
         raise MedFailError(f"metadata for task {metadata.task} in the {ref} board")
     reports = {seed: Report.load(path) for seed, path in _seed_folders(folder).items()}
     problems = _report_problems(metadata, reports)
+    for seed, report in sorted(reports.items()) if spec is not None else ():
+        found = recheck(report, spec)
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            problems.append(f"seed {seed}: its stored predictions contradict it: {found[0]}{more}")
     if problems:
         raise MedFailError("; ".join(problems))
     return Entry(metadata, reports, folder)
@@ -285,13 +298,12 @@ def protocol(report: Report) -> str:
     )
 
 
-def _pinned_digest(ref: str) -> str | None:
-    """The released pin of ``ref`` when this installation knows the task, else None."""
+def _known_spec(ref: str) -> TaskSpec | None:
+    """The spec of ``ref`` when this installation knows the task, else None."""
     try:
-        spec = resolve(ref).spec
+        return resolve(ref).spec
     except MedFailError:
         return None
-    return spec.manifest_sha256
 
 
 def _agree(
@@ -326,22 +338,26 @@ def _load_board(folder: Path) -> Board:
     task_id, _, version = ref.partition("@")
     if not is_valid_ref(task_id, version):
         return Board(ref, None, [], [f"folder {ref!r} is not named <task>@<version>"], folder)
+    spec = _known_spec(ref)
     entries, problems = [], []
     for child in sorted(folder.iterdir()):
         if not child.is_dir() or child.name.startswith("."):
             continue
         try:
-            entries.append(_load_entry(child, ref))
-        except (MedFailError, OSError, ValueError) as e:
+            entries.append(_load_entry(child, ref, spec))
+        except MedFailError as e:
             problems.append(f"entry {child.name!r} excluded: {e}")
+        except Exception as e:  # a hostile file must exclude its entry, never the board
+            problems.append(f"entry {child.name!r} excluded: unreadable ({type(e).__name__})")
     digest, kept, excluded = _agree(
         entries,
         lambda e: e.metadata.task_content_sha256,
         "task content sha256",
-        _pinned_digest(ref),
+        spec.manifest_sha256 if spec is not None else None,
     )
     _, kept, excluded_protocol = _agree(kept, _entry_protocol, "scoring protocol")
-    return Board(ref, digest, kept, problems + excluded + excluded_protocol, folder)
+    notes = [] if spec is not None or not kept else [UNCHECKED]
+    return Board(ref, digest, kept, problems + excluded + excluded_protocol, folder, notes)
 
 
 def _board_key(board: Board) -> tuple[int, str, tuple[int, ...]]:
@@ -360,7 +376,15 @@ def load_boards(root: Path) -> list[Board]:
     if not root.is_dir():
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted((_load_board(p) for p in folders), key=_board_key)
+    return sorted(map(_read_board, folders), key=_board_key)
+
+
+def _read_board(folder: Path) -> Board:
+    """:func:`_load_board`, with a folder that cannot even be listed as its own problem."""
+    try:
+        return _load_board(folder)
+    except Exception as e:  # one unreadable board must not take the others down
+        return Board(folder.name, None, [], [f"board unreadable ({type(e).__name__})"], folder)
 
 
 # --- ranking -------------------------------------------------------------------------

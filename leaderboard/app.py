@@ -32,10 +32,10 @@ def main() -> None:
     st.set_page_config(page_title="MedFail leaderboard", layout="wide")
     st.title("MedFail leaderboard")
     root = submissions_root(sys.argv[1:])
-    st.caption(f"Submissions: `{root}`")
+    st.text(f"Submissions: {root}")  # a path from the command line: plain text
     boards = load_boards(root)
     if not boards:
-        st.info(f"No submissions in {root} yet.")
+        st.info("No submissions in this folder yet.")
         return
     st.markdown(ABOUT)
     with st.expander("Bootstrap protocol"):

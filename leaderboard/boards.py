@@ -1,4 +1,8 @@
-"""What the leaderboard's pages share: where the submissions are, and one board's table."""
+"""What the leaderboard's pages share: where the submissions are, and one board's table.
+
+Text that comes from files (folder names, entry names, the reasons an entry was excluded)
+is shown only in elements that do not render Markdown: plain text and table cells.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import argparse
 import os
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
+from benchmark.spec import is_valid_ref
 from benchmark.submissions import Board, board_table, format_table, headline_split
 
 ENV_SUBMISSIONS = "MEDFAIL_SUBMISSIONS"
@@ -22,12 +28,25 @@ def submissions_root(argv: list[str]) -> Path:
     return args.dir or Path(os.environ.get(ENV_SUBMISSIONS) or DEFAULT_ROOT)
 
 
+def board_title(board: Board) -> str | None:
+    """The header of a board: its ``ID@VERSION`` (a safe alphabet), or None when the folder
+    is not named like one (its raw name is then shown as plain text)."""
+    task_id, _, version = board.task.partition("@")
+    return board.task if is_valid_ref(task_id, version) else None
+
+
 def render_board(board: Board, rank_by: str) -> None:
-    st.header(board.task)
-    for problem in board.problems:
-        st.error(problem)
+    title = board_title(board)
+    st.header(title or "A folder that is not a task version")
+    if title is None:
+        st.text(board.task)
+    if board.problems:
+        st.error(f"{len(board.problems)} problem(s) on this board; excluded entries are named:")
+        st.dataframe(pd.DataFrame({"problem": board.problems}), hide_index=True)
+    for note in board.notes:
+        st.info(note)
     if not board.entries:
-        st.warning(f"{board.task}: no entry can be ranked.")
+        st.warning("No entry on this board can be ranked.")
         return
     split = headline_split(board)
     st.caption(

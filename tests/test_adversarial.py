@@ -91,7 +91,7 @@ def test_worst_case_over_attacks_and_no_badge_on_a_plain_cnn(
 def test_the_badge_fires_on_a_quantising_input_layer(trained: tuple[Task, nn.Module]) -> None:
     task, net = trained
     masked = nn.Sequential(Quantise(), net).eval()
-    report = evaluate(masked, task, probes=[PROBE], n_boot=20)
+    report = evaluate(masked, task, probes=[PROBE], n_boot=40)
     reasons = report.probe("adversarial").config["gradient_masking"]
     assert "input gradients are exactly zero" in reasons
     assert any("GRADIENT MASKING" in w for w in report.warnings)
@@ -107,10 +107,10 @@ def test_a_wavelet_sanitiser_is_caught_masking_and_measured_with_bpda(
     probe = AdversarialProbe(
         eps=[0.0, 8 / 255], l2_eps=[], attacks=list(LINF_ATTACKS), max_samples=32, square_queries=30
     )
-    masked = evaluate(wavelet_sanitised(net), task, probes=[probe], n_boot=20)
+    masked = evaluate(wavelet_sanitised(net), task, probes=[probe], n_boot=40)
     reasons = masked.probe("adversarial").config["gradient_masking"]
     assert "input gradients are exactly zero" in reasons
-    honest = evaluate(wavelet_sanitised(net, "bpda"), task, probes=[probe], n_boot=20)
+    honest = evaluate(wavelet_sanitised(net, "bpda"), task, probes=[probe], n_boot=40)
     assert (
         "input gradients are exactly zero"
         not in honest.probe("adversarial").config["gradient_masking"]
@@ -133,7 +133,7 @@ def test_models_without_gradients_get_black_box_attacks_only(
             with torch.no_grad():
                 return torch.softmax(net(torch.as_tensor(batch)), dim=1).double().numpy()
 
-    report = evaluate(Opaque(), task, probes=[PROBE], n_boot=20)
+    report = evaluate(Opaque(), task, probes=[PROBE], n_boot=40)
     assert report.probe("adversarial").config["attacks"] == ["square"]
     assert any("black-box attacks only" in w for w in report.warnings)
 

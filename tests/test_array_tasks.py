@@ -284,13 +284,13 @@ def test_baselines_run_trains_the_transformer_and_its_file_reproduces(
 
     out = tmp_path / "subs"
     args = ["baselines", "run", "--task", "tiny-icu", "--method", "erm", "--seeds", "0"]
-    result = CliRunner().invoke(app, [*args, "--n-boot", "20", "--out", str(out)])
+    result = CliRunner().invoke(app, [*args, "--n-boot", "40", "--out", str(out)])
     assert result.exit_code == 0, result.output
     seed_dir = out / "tiny-icu@1.0.0" / "erm-transformer" / "seed-0"
     meta = yaml.safe_load((seed_dir.parent / "metadata.yaml").read_text())
     assert meta["model"] == "series-transformer" and meta["config"]["arch"] == meta["model"]
     saved = Report.load(seed_dir)
-    again = evaluate(f"safetensors:{seed_dir / 'model.safetensors'}", "tiny-icu", n_boot=20)
+    again = evaluate(f"safetensors:{seed_dir / 'model.safetensors'}", "tiny-icu", n_boot=40)
     for split in ("id_test", "ood_test"):
         want = saved.metric("auroc", split, probe="performance").value
         assert again.metric("auroc", split, probe="performance").value == want
@@ -323,4 +323,4 @@ def test_a_claim_on_a_missing_metric_fails_before_training(
 
     monkeypatch.setattr(validity, "families", lambda *a: [Family("transformer", {}, refuse)])
     with pytest.raises(SpecError, match=r"validity names no report row.*ood_minus_id_auroc"):
-        validity.check("tiny-icu", n_boot=10)
+        validity.check("tiny-icu", n_boot=40)

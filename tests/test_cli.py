@@ -85,3 +85,36 @@ def test_verify_reports_damage_by_file(tiny: Path) -> None:
 def test_publish_and_pull_need_an_exact_version(tiny: Path, cmd: list[str]) -> None:
     code, _ = run("tasks", *cmd)
     assert code != 0
+
+
+def test_ctrl_c_during_start_up_is_one_line() -> None:
+    """Ctrl-C while the CLI's heavy modules import: one line and exit 130, no traceback.
+    The interrupt is raised deterministically by an import hook on typer."""
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, *args):\n"
+        "        if name == 'typer':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from benchmark.console import main\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 130
+    assert result.stderr == "error: interrupted\n"
+
+
+def test_ctrl_c_during_a_command_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import benchmark.cli as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err.strip() == "error: interrupted"

@@ -117,7 +117,7 @@ def test_compare_refuses_what_it_cannot_pair(tiny: Path, reports: tuple[Report, 
     with pytest.raises(MedFailError, match="need their predictions"):
         compare(a, bare)
     assert b.predictions is not None  # the copy, not b, lost them
-    other_seed = evaluate(Feature("x2"), Task.load("tiny-task"), PROBES, n_boot=20, seed=1)
+    other_seed = evaluate(Feature("x2"), Task.load("tiny-task"), PROBES, n_boot=40, seed=1)
     with pytest.raises(MedFailError, match="different bootstrap seeds"):
         compare(a, other_seed)
     frame = b.predictions.copy()

@@ -136,7 +136,7 @@ def test_mce_against_a_reference_made_by_the_same_model_is_one(
 ) -> None:
     task = build("pathmnist-site-shift")
     model = FlatLogistic(task)
-    first = evaluate(model, task, probes=[PROBE], n_boot=30)
+    first = evaluate(model, task, probes=[PROBE], n_boot=40)
     errors: dict[str, dict[str, float]] = {}
     for m in first.probe("corruption").metrics:
         if m.metric == "balanced_error" and m.group is not None:
@@ -157,14 +157,14 @@ def test_mce_against_a_reference_made_by_the_same_model_is_one(
     probe = CorruptionProbe(
         corruptions=["gaussian_noise", "defocus_blur"], severities=[1, 5], reference=str(path)
     )
-    report = evaluate(model, task, probes=[probe], n_boot=30)
+    report = evaluate(model, task, probes=[probe], n_boot=40)
     assert report.metric("mce", "id_test").value == pytest.approx(1.0)
     assert report.metric("relative_mce", "id_test").value == pytest.approx(1.0)
     ce = report.metric("ce", "id_test", attribute="gaussian_noise")
     assert ce.ci_low <= 1.0 <= ce.ci_high
     stale = ref.model_copy(update={"content_sha256": "0" * 64})
     write_reference(path, stale)
-    report = evaluate(model, task, probes=[probe], n_boot=30)
+    report = evaluate(model, task, probes=[probe], n_boot=40)
     assert "made on other data" in report.metric("mce", "id_test").reason
 
 
@@ -172,7 +172,7 @@ def test_subsampling_is_recorded_and_predictions_files_skip(fake_root: Path) -> 
     task = build("pathmnist-site-shift")
     model = FlatLogistic(task)
     probe = CorruptionProbe(corruptions=["jpeg"], severities=[2], max_samples=5)
-    report = evaluate(model, task, probes=[probe], n_boot=20)
+    report = evaluate(model, task, probes=[probe], n_boot=40)
     assert report.probe("corruption").config["n_used"] == 5
     assert report.metric("auroc", "id_test", attribute="jpeg", group="2").n == 5
     assert any("5 of" in w for w in report.warnings)
@@ -185,7 +185,7 @@ def test_subsampling_is_recorded_and_predictions_files_skip(fake_root: Path) -> 
     import pandas as pd
 
     table = pd.DataFrame(rows, columns=["sample_id", "a", "b"]).set_index("sample_id")
-    report = evaluate(PredictionsFile(table), task, probes=["performance", "corruption"], n_boot=20)
+    report = evaluate(PredictionsFile(table), task, probes=["performance", "corruption"], n_boot=40)
     assert report.probe("corruption").metrics == []
     assert any("predictions file" in w for w in report.warnings)
 
@@ -200,7 +200,7 @@ def test_a_cnn_baseline_on_pathmnist_gets_the_corruption_table_by_default(
     Xv, yv, _ = task.split("val")
     config = deep.DeepConfig(batch_size=32, max_epochs=1, patience=1, num_threads=1)
     net = deep.train_network("image-cnn", X, y, Xv, yv, seed=0, config=config)
-    report = evaluate(net, task, n_boot=20)  # the task's own probes, corruption included
+    report = evaluate(net, task, n_boot=40)  # the task's own probes, corruption included
     assert [p.name for p in report.probes] == ["performance", "calibration", "shift", "corruption"]
     probe = report.probe("corruption")
     assert probe.config["corruptions"] == for_modality("pathology", 3)
@@ -218,7 +218,7 @@ def test_a_single_class_subsample_gives_reasons_not_a_crash(
 
     task = build("pathmnist-site-shift")
     probe = CorruptionProbe(corruptions=["jpeg"], severities=[1], max_samples=1)
-    report = evaluate(FlatLogistic(task), task, probes=[probe], n_boot=10)
+    report = evaluate(FlatLogistic(task), task, probes=[probe], n_boot=40)
     cell = report.metric("auroc", "id_test", attribute="jpeg", group="1")
     assert cell.value is None and "only" in cell.reason
     assert report.probe("corruption").curves == []

@@ -14,7 +14,7 @@ def test_demo_trains_scores_writes_and_ranks(tmp_path: Path) -> None:
     before = sorted(p.name for p in (REPO_ROOT / "submissions").iterdir())
     out = tmp_path / "results"
     result = CliRunner().invoke(
-        app, ["demo", "--out", str(out), "--seeds", "0", "--n-boot", "20"], catch_exceptions=False
+        app, ["demo", "--out", str(out), "--seeds", "0", "--n-boot", "40"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     assert "built and verified (pinned)" in result.output

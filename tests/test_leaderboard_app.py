@@ -36,23 +36,26 @@ def test_two_versions_two_tables_and_mixed_entry_named(
 
     at = run_app(tmp_path, monkeypatch)
     assert [h.value for h in at.header] == [TASK, "tiny-task@2.0.0"]
-    tables = [d.value for d in at.dataframe]
+    problems, *tables = [d.value for d in at.dataframe]
     assert [list(t["entry"]) for t in tables] == [["sharp", "calibrated"], ["next"]]
     assert tables[0]["AUROC ↑"][0] == "0.900 ± 0.000 [0.870, 0.930]"
     [error] = at.error
-    assert error.value.startswith("entry 'mixed' excluded: seed 0: report for task tiny-task@2.0.0")
+    assert error.value.startswith("1 problem(s) on this board")
+    [problem] = problems["problem"]
+    assert problem.startswith("entry 'mixed' excluded: seed 0: report for task tiny-task@2.0.0")
     assert any("never mixed" in m.value for m in at.markdown)
 
     at.selectbox[0].select("calibration").run()
     assert not at.exception
-    assert list(at.dataframe[0].value["entry"]) == ["calibrated", "sharp"]
+    assert list(at.dataframe[1].value["entry"]) == ["calibrated", "sharp"]
     assert snapshot(tmp_path) == before
 
 
 def test_empty_folder_shows_info(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_app(tmp_path, monkeypatch)
     [info] = at.info
-    assert info.value == f"No submissions in {tmp_path} yet."
+    assert info.value == "No submissions in this folder yet."
+    assert at.text[0].value == f"Submissions: {tmp_path}"
     assert len(at.dataframe) == 0
     assert list(tmp_path.iterdir()) == []
 
@@ -65,3 +68,23 @@ def test_dir_argument_wins_over_environment(
     monkeypatch.setattr("sys.argv", ["app.py", "--dir", str(tmp_path / "subs")])
     at = run_app(tmp_path / "empty", monkeypatch)
     assert list(at.dataframe[0].value["entry"]) == ["only"]
+
+
+def test_text_from_files_is_never_rendered_as_markdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crafted folder or entry name must not become a link in a header or error box."""
+    link = "[click me](https:evil.example)"
+    add_entry(tmp_path, "honest")
+    (tmp_path / f"{link}@1.0.0").mkdir()
+    (tmp_path / TASK / link).mkdir()  # an entry folder named like a link
+    at = run_app(tmp_path, monkeypatch)
+    markdown_bodies = [
+        e.value
+        for kind in ("header", "markdown", "caption", "error", "warning", "info")
+        for e in getattr(at, kind)
+    ]
+    assert not any("](https:evil.example)" in body for body in markdown_bodies)
+    assert f"{link}@1.0.0" in [t.value for t in at.text]  # shown, as plain text
+    problems = [p for d in at.dataframe if "problem" in d.value for p in d.value["problem"]]
+    assert any(link in p for p in problems)  # table cells are plain text

@@ -435,10 +435,10 @@ def test_predictions_file_round_trip(
     assert_file_info(model, path, "predictions")
     assert capabilities(model) == []
 
-    report = evaluate(str(path), task, n_boot=20)
+    report = evaluate(str(path), task, n_boot=40)
     assert report.model.sha256 == file_sha256(path)
     assert report.model.hash_of == "file"
-    direct = evaluate(reference, task, n_boot=20)
+    direct = evaluate(reference, task, n_boot=40)
     got, want = report.predictions, direct.predictions
     np.testing.assert_allclose(got["score"], want["score"], atol=1e-7)
     assert report.model.sha256 != direct.model.sha256  # file hash vs weights hash
@@ -479,7 +479,7 @@ def test_python_model_round_trip(task: Task, user_module: str, attr: str) -> Non
     X = task.split("val")[0]
     np.testing.assert_allclose(model.predict_proba(X), np.tile([0.25, 0.75], (len(X), 1)))
     assert capabilities(model) == []
-    report = evaluate(f"python:{user_module}:{attr}", task, n_boot=20)
+    report = evaluate(f"python:{user_module}:{attr}", task, n_boot=40)
     assert report.model.hash_of == "predictions"
     assert report.model.sha256 is not None
 
@@ -559,13 +559,13 @@ def test_evaluate_refuses_models_missing_a_probe_requirement(
 ) -> None:
     gbm = train_gbm(task, seed=0, config=GBMConfig(max_iter=5, n_iter_no_change=2))
     with pytest.raises(MedFailError, match="needs-gradients needs differentiable"):
-        evaluate(gbm, task, probes=[NeedsGradients()], n_boot=20)
+        evaluate(gbm, task, probes=[NeedsGradients()], n_boot=40)
     path = tmp_path / "gbm.skops"
     sio.dump(gbm, path)
     with pytest.raises(MedFailError, match="needs-gradients needs differentiable"):
-        evaluate(str(path), task, probes=[NeedsGradients()], n_boot=20)
+        evaluate(str(path), task, probes=[NeedsGradients()], n_boot=40)
     # a torch model has it: the probe runs
-    report = evaluate(mlp, task, probes=[NeedsGradients()], n_boot=20)
+    report = evaluate(mlp, task, probes=[NeedsGradients()], n_boot=40)
     assert [p.name for p in report.probes] == ["needs-gradients"]
 
 

@@ -69,7 +69,7 @@ def test_evaluate_names_the_split_and_first_bad_sample(task: Task, split: str, k
     bad_row, what = BAD_ROWS[kind]
     model = Corrupting(set(X.index), rows=[2, 4], bad_row=bad_row)
     with pytest.raises(PredictionError, match=what) as err:
-        evaluate(model, task, n_boot=20)
+        evaluate(model, task, n_boot=40)
     message = str(err.value)
     assert message.startswith(f"split {split}: ")
     assert f"sample {X.index[2]!r} " in message  # the first offender, not the second
@@ -91,23 +91,23 @@ def test_evaluate_names_the_split_and_first_bad_sample(task: Task, split: str, k
 def test_wrong_shape_is_refused(task: Task, fn) -> None:
     n = len(task.split("val")[1])
     with pytest.raises(PredictionError, match=rf"^split val: .*shape .*expected \({n}, 2\)"):
-        evaluate(Returns(fn), task, n_boot=20)
+        evaluate(Returns(fn), task, n_boot=40)
 
 
 def test_non_numeric_and_failing_models_are_prediction_errors(task: Task) -> None:
     as_text = Returns(lambda X: good_proba(X).astype(str))
     with pytest.raises(PredictionError, match=r"^split val: .*not real"):
-        evaluate(as_text, task, n_boot=20)
+        evaluate(as_text, task, n_boot=40)
 
     def boom(X):
         raise RuntimeError("out of memory")
 
     with pytest.raises(PredictionError, match=r"^split val: the model failed .*out of memory"):
-        evaluate(Returns(boom), task, n_boot=20)
+        evaluate(Returns(boom), task, n_boot=40)
 
 
 def test_a_good_model_passes_the_checks(task: Task) -> None:
-    report = evaluate(Good(), task, n_boot=20)
+    report = evaluate(Good(), task, n_boot=40)
     frame = report.predictions
     assert set(frame["split"]) == set(SPLITS)
     X = task.split("ood_test")[0]
@@ -194,7 +194,7 @@ def test_predictions_file_missing_an_id(task: Task, tmp_path: Path, suffix: str)
     dropped = [ood[3], ood[5]]
     spec = write(table[~table["sample_id"].isin(dropped)], tmp_path / f"preds{suffix}")
     with pytest.raises(PredictionError) as err:
-        evaluate(spec, task, n_boot=20)
+        evaluate(spec, task, n_boot=40)
     message = str(err.value)
     assert message.startswith("split ood_test: ")
     assert f"no row for sample {ood[3]!r}" in message
@@ -232,7 +232,7 @@ def test_bad_values_in_a_predictions_file(
     table.loc[table["sample_id"] == id_test[1], column] = value
     spec = write(table, tmp_path / "preds.parquet")
     with pytest.raises(PredictionError, match=rf"^split id_test: sample {id_test[1]!r} {what}"):
-        evaluate(spec, task, n_boot=20)
+        evaluate(spec, task, n_boot=40)
 
 
 def test_predictions_file_needs_ids_and_class_columns(task: Task, tmp_path: Path) -> None:

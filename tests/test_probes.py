@@ -134,7 +134,7 @@ def value(m: MetricResult) -> float:
 def test_performance_equals_sklearn(spec: TaskSpec, ties: bool) -> None:
     preds = three_splits(1, ties)
     t = 0.5
-    res = by_key(PerformanceProbe().run(context(spec, preds, threshold=t, n_boot=20)))
+    res = by_key(PerformanceProbe().run(context(spec, preds, threshold=t, n_boot=40)))
     for split in TEST_SPLITS:
         p = preds[split]
         y, s, d = p.y, p.score, p.score >= t
@@ -171,7 +171,7 @@ def _ece(y: np.ndarray, p: np.ndarray, strategy: str, n_bins: int = 15) -> float
 @pytest.mark.parametrize("ties", [False, True])
 def test_calibration_equals_sklearn_overall_and_per_group(spec: TaskSpec, ties: bool) -> None:
     preds = three_splits(2, ties)
-    result = CalibrationProbe().run(context(spec, preds, n_boot=20))
+    result = CalibrationProbe().run(context(spec, preds, n_boot=40))
     res = by_key(result)
     curves = {(c.name, c.split, c.attribute, c.group): c for c in result.curves}
     checked = 0
@@ -221,7 +221,7 @@ def _fairlearn_frame(p: SplitPredictions, t: float) -> tuple[pd.DataFrame, pd.Se
 def test_fairness_equals_fairlearn(spec: TaskSpec) -> None:
     preds = three_splits(3, n=200)
     t = 0.45
-    result = FairnessProbe().run(context(spec, preds, threshold=t, n_boot=20))
+    result = FairnessProbe().run(context(spec, preds, threshold=t, n_boot=40))
     res = by_key(result)
     for split in TEST_SPLITS:
         p = preds[split]
@@ -289,7 +289,7 @@ def test_worst_group_leaves_out_groups_below_min_group_size(spec: TaskSpec) -> N
         {"sex": np.array(["X"] * 5)},
     )
     p = concat(big, small)
-    result = FairnessProbe().run(context(spec, {"val": big, "id_test": p}, n_boot=20))
+    result = FairnessProbe().run(context(spec, {"val": big, "id_test": p}, n_boot=40))
     res = by_key(result)
     frame, auc = _fairlearn_frame(p, 0.5)
     assert frame.loc["X", "accuracy"] == 0 and auc["X"] == 0  # X would be the worst
@@ -357,7 +357,7 @@ def test_threshold_is_frozen_on_val_and_used_on_test(tiny: Path) -> None:
         base.update(zip(meta["sample_id"].astype(str), 0.3 * (y == 1) + 0.7 * u, strict=True))
 
     def run(scores: dict[str, float]) -> Report:
-        return evaluate(Lookup(scores), task, ["performance"], n_boot=20)
+        return evaluate(Lookup(scores), task, ["performance"], n_boot=40)
 
     def val_threshold(scores: dict[str, float]) -> float:
         _, y, meta = data["val"]
@@ -523,7 +523,7 @@ def test_a_single_class_group_has_no_auroc(spec: TaskSpec) -> None:
     p = make_split("id_test", 150, 11, groups=("F", "M"))
     y = np.where(p.groups["sex"] == "M", 0, p.y)  # group M: negatives only
     p = SplitPredictions(p.split, p.sample_id, p.patient_id, p.site, y, p.proba, p.groups)
-    res = by_key(FairnessProbe().run(context(spec, {"id_test": p}, n_boot=20)))
+    res = by_key(FairnessProbe().run(context(spec, {"id_test": p}, n_boot=40)))
     auc = res[("auroc", "id_test", "sex", "M")]
     assert auc.value is None and auc.reason is not None
     assert "group M" in auc.reason and "only negatives" in auc.reason
@@ -542,7 +542,7 @@ def test_a_single_class_test_split_has_no_ranking_metrics(spec: TaskSpec) -> Non
     preds["id_test"] = SplitPredictions(
         p.split, p.sample_id, p.patient_id, p.site, neg, p.proba, p.groups
     )
-    ctx = context(spec, preds, n_boot=20)
+    ctx = context(spec, preds, n_boot=40)
     res = by_key(PerformanceProbe().run(ctx))
     for metric in ("auroc", "auprc", "sensitivity_at_specificity", "threshold_drift"):
         m = res[(metric, "id_test", None, None)]
@@ -569,7 +569,7 @@ def test_a_group_missing_from_one_split_gets_empty_rows(spec: TaskSpec, left: tu
         "id_test": make_split("id_test", 60, 14, groups=left),
         "ood_test": make_split("ood_test", 60, 15),
     }
-    ctx = context(spec, preds, n_boot=30)
+    ctx = context(spec, preds, n_boot=40)
     res = by_key(FairnessProbe().run(ctx))
     missing = sorted({"F", "M", "X"} - set(left))
     for g in missing:
@@ -609,7 +609,7 @@ def test_every_undefined_value_has_a_reason_on_tiny_inputs(spec: TaskSpec) -> No
             s: make_split(s, int(rng.integers(1, 5)), 100 * seed + i, ties=True)
             for i, s in enumerate(("val", *TEST_SPLITS))
         }
-        ctx = context(spec, preds, threshold=float(rng.random()), n_boot=10, seed=seed)
+        ctx = context(spec, preds, threshold=float(rng.random()), n_boot=40, seed=seed)
         for probe in (PerformanceProbe(), CalibrationProbe(), FairnessProbe(), ShiftProbe()):
             for m in probe.run(ctx).metrics:
                 assert m.value is not None or m.reason, (seed, m)
@@ -627,7 +627,7 @@ def test_report_json_round_trips_with_none_values(tiny: Path, tmp_path: Path) ->
             return np.column_stack([1 - p, p])
 
     probes = ["performance", "calibration", "fairness", "shift"]
-    report = evaluate(Sigmoid(), task, probes, n_boot=30)
+    report = evaluate(Sigmoid(), task, probes, n_boot=40)
     nones = [m for p in report.probes for m in p.metrics if m.value is None]
     assert nones and all(m.reason for m in nones)  # worst_group_*: groups < 30 samples
     assert any(m.ci_low is None and m.value is not None for p in report.probes for m in p.metrics)
@@ -652,9 +652,9 @@ def test_report_json_round_trips_with_none_values(tiny: Path, tmp_path: Path) ->
 
 def test_min_group_size_zero_is_honoured_and_recorded(spec: TaskSpec) -> None:
     preds = three_splits(2, n=40)
-    result = FairnessProbe(min_group_size=0).run(context(spec, preds, n_boot=20))
+    result = FairnessProbe(min_group_size=0).run(context(spec, preds, n_boot=40))
     assert result.config["min_group_size"] == 0 and result.warnings == []
-    default = FairnessProbe().run(context(spec, preds, n_boot=20))
+    default = FairnessProbe().run(context(spec, preds, n_boot=40))
     assert default.config["min_group_size"] == spec.min_group_size
 
 

@@ -177,6 +177,6 @@ def test_probes_the_task_lists_but_medfail_lacks_are_noted_not_fatal(
             p = 1 / (1 + np.exp(-X["x1"].to_numpy(dtype=float)))
             return np.column_stack([1 - p, p])
 
-    report = evaluate(Half(), "tiny-task", n_boot=20)
+    report = evaluate(Half(), "tiny-task", n_boot=40)
     assert [p.name for p in report.probes] == ["performance"]
     assert any("'explanation'" in w and "not run" in w for w in report.warnings)

@@ -155,7 +155,7 @@ def test_ordered_scoring_equals_sklearn_per_replicate(ties: bool) -> None:
     by replicate, per group, for a patient bootstrap."""
     y, s, g = data(400, 2, ties)
     scorer = GroupedScorer(y, s, 0.5, g)
-    resampler = Resampler(400, clusters=np.arange(400) // 4, n_boot=20, seed=1, chunk=6)
+    resampler = Resampler(400, clusters=np.arange(400) // 4, n_boot=40, seed=1, chunk=6)
     fast = [scorer.score_ordered(w) for w in resampler.weights(order=scorer.order)]
     conf = {m: np.concatenate([getattr(c, m) for c, _ in fast]) for m in ("tp", "fp", "tn", "fn")}
     auroc = np.concatenate([a for _, a in fast])

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark.definitions import metric_range
 from benchmark.errors import MedFailError
 from benchmark.model import ModelInfo
 from benchmark.report import (
@@ -38,14 +39,15 @@ OTHER_SHA = "b" * 64
 def row(
     probe: str, metric: str, value: float, split: str = "ood_test", **keys: str
 ) -> MetricResult:
-    """A metric row with the interval value ± 0.03."""
+    """A metric row with the interval value ± 0.03, cut to the metric's possible range."""
+    low, high = metric_range(metric)
     return MetricResult(
         probe=probe,
         metric=metric,
         split=split,
         value=value,
-        ci_low=value - 0.03,
-        ci_high=value + 0.03,
+        ci_low=max(value - 0.03, low),
+        ci_high=min(value + 0.03, high),
         **keys,
     )
 

@@ -172,7 +172,7 @@ def test_a_small_rebuild_shows_the_claimed_effect(path: Path, tmp_path: Path) ->
     model = PooledLogistic(X, y)
     claim = spec.validity
     assert claim is not None
-    report = evaluate(model, task, probes=[claim.probe], n_boot=20)
+    report = evaluate(model, task, probes=[claim.probe], n_boot=40)
     value = claim_metric(report, claim).value
     assert value is not None
     assert value < 0 if claim.direction == "negative" else value > 0, (claim.describe(), value)

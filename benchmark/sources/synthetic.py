@@ -22,6 +22,7 @@ from benchmark.sources.base import (
     normalise_columns,
 )
 from benchmark.spec import format_validation_error
+from benchmark.version import __version__
 
 Generator = Literal["cxr", "pathology", "derm", "icu"]  # modules under ``benchmark.synth``
 
@@ -46,8 +47,6 @@ class SyntheticSource(Source):
         return parsed
 
     def load(self, params: SyntheticParams, ctx: SourceContext) -> SourceData:
-        from benchmark import __version__
-
         module = generator_module(params.generator)
         config = module.Params.model_validate(params.config)
         seed = int(ctx.rng.integers(2**63))

@@ -1,0 +1,203 @@
+"""No stored number is trusted unchecked: impossible values are refused on load, every number
+the stored predictions can give is recomputed from them, and the CLI's scoring inputs
+(bootstrap settings, predictions files, the output folder) are checked before use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.errors import MedFailError
+from benchmark.evaluate import evaluate, min_replicates
+from benchmark.model_files import ModelLoadError, load_model
+from benchmark.registry import resolve
+from benchmark.report import PREDICTIONS_FILE, REPORT_FILE, Report
+from benchmark.rescore import recheck
+from benchmark.submissions import load_boards
+from benchmark.task import Task
+from tests.test_scoring_cli import _baselines
+from tests.test_submissions import add_entry, board_of
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def board(tiny: Path, tmp_path: Path) -> Path:
+    """Real entries (erm-gbm, erm-mlp; seed 0) with predictions, on the tiny task's board."""
+    root = tmp_path / "subs"
+    result = _baselines(root, "--n-boot", "50")
+    assert result.exit_code == 0, result.output
+    return root / "tiny-task@1.0.0"
+
+
+def edit_report(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def first_metric(data: dict, probe: str, metric: str, split: str = "id_test") -> dict:
+    rows = next(p for p in data["probes"] if p["name"] == probe)["metrics"]
+    return next(m for m in rows if (m["metric"], m["split"]) == (metric, split))
+
+
+@pytest.mark.parametrize("value", [1e308, 5.0, -3.0, "NaN", "Infinity"])
+def test_impossible_values_exclude_their_entry(tmp_path: Path, value: object) -> None:
+    """AUROC 1e308 used to be shown as "—" but ranked first; 5.0 and -3.0 were accepted."""
+    add_entry(tmp_path, "honest", auroc=0.7)
+    cheat = add_entry(tmp_path, "cheat", auroc=0.8)
+    path = cheat / "seed-0" / REPORT_FILE
+    text = json.dumps(json.loads(path.read_text())).replace('"value": 0.8', f'"value": {value}', 1)
+    path.write_text(text)
+    board = board_of(tmp_path)
+    assert [e.metadata.name for e in board.entries] == ["honest"]
+    [problem] = board.problems
+    assert problem.startswith("entry 'cheat' excluded:")
+    assert "auroc value" in problem
+
+
+def test_an_interval_upside_down_is_refused(tmp_path: Path) -> None:
+    entry = add_entry(tmp_path, "flipped")
+    edit_report(
+        entry / "seed-1" / REPORT_FILE,
+        lambda d: first_metric(d, "calibration", "ece_equal_mass", "ood_test").update(
+            ci_low=0.3, ci_high=0.1
+        ),
+    )
+    assert "ci_low 0.3 > ci_high 0.1" in board_of(tmp_path).problems[0]
+
+
+def test_stored_reports_recompute_from_their_predictions(board: Path) -> None:
+    spec = resolve("tiny-task@1.0.0").spec
+    task = Task.load("tiny-task@1.0.0")
+    for report_path in board.glob("*/seed-*/report.json"):
+        report = Report.load(report_path)
+        assert report.predictions is not None
+        assert recheck(report, spec, full=True, task=task) == []
+
+
+def test_a_number_that_contradicts_the_predictions_excludes_the_entry(board: Path) -> None:
+    """In range, formatted right, but not what the stored predictions give."""
+    path = board / "erm-mlp" / "seed-0" / REPORT_FILE
+    edit_report(path, lambda d: first_metric(d, "performance", "auroc").update(value=0.999))
+    loaded = load_boards(board.parent)[0]
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    [problem] = loaded.problems
+    assert "its stored predictions contradict it: performance.auroc on id_test" in problem
+    assert "stored 0.999" in problem
+
+
+def test_full_recheck_catches_an_edited_interval_and_labels(board: Path) -> None:
+    path = board / "erm-gbm" / "seed-0"
+    edit_report(
+        path / REPORT_FILE, lambda d: first_metric(d, "performance", "auroc").update(ci_low=0.0)
+    )
+    spec = resolve("tiny-task@1.0.0").spec
+    report = Report.load(path)
+    assert recheck(report, spec) == []  # values only: the interval is not drawn
+    [problem] = recheck(report, spec, full=True)
+    assert problem.startswith("performance.auroc on id_test: stored (")
+
+    # the predictions file re-hashed into the report, with one true label flipped
+    frame = report.predictions.copy()
+    frame.loc[frame.index[-1], "y_true"] = 1 - frame["y_true"].iloc[-1]
+    forged = report.model_copy().with_predictions(frame)
+    problems = recheck(forged, spec, full=True, task=Task.load("tiny-task@1.0.0"))
+    assert any("true labels are not the task build's" in p for p in problems)
+
+
+def test_a_threshold_edited_in_the_report_is_caught(board: Path) -> None:
+    path = board / "erm-gbm" / "seed-0" / REPORT_FILE
+    edit_report(path, lambda d: d["threshold"].update(value=0.123))
+    [problem] = recheck(Report.load(path), resolve("tiny-task@1.0.0").spec)
+    assert problem.startswith("threshold 0.123 stored")
+
+
+# -- the CLI's scoring inputs -----------------------------------------------------------------
+
+
+def evaluate_cli(model: str, out: Path, *extra: str) -> object:
+    return runner.invoke(
+        app, ["evaluate", "--task", "tiny-task", "--model", model, "--out", str(out), *extra]
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--n-boot", "1"), "--n-boot 1 is too few"),
+        (("--n-boot", "39"), "needs at least 40 replicates"),
+        (("--seed", "-1"), "--seed -1: a bootstrap seed is an integer"),
+    ],
+)
+def test_bootstrap_settings_that_cannot_give_an_interval_are_refused(
+    board: Path, tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    model = str(next((board / "erm-gbm" / "seed-0").glob("model.*")))
+    result = evaluate_cli(model, tmp_path / "out", *extra)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, MedFailError)
+    assert message in str(result.exception)
+    assert not (tmp_path / "out").exists()
+    assert min_replicates(0.95) == 40
+
+
+def test_a_second_report_in_the_same_folder_drops_the_first_ones_predictions(
+    board: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    gbm = str(next((board / "erm-gbm" / "seed-0").glob("model.*")))
+    mlp = str(next((board / "erm-mlp" / "seed-0").glob("model.*")))
+    assert evaluate_cli(gbm, out, "--n-boot", "40", "--save-predictions").exit_code == 0
+    assert (out / PREDICTIONS_FILE).is_file()
+    result = evaluate_cli(mlp, out, "--n-boot", "40")
+    assert result.exit_code == 0, result.output
+    assert not (out / PREDICTIONS_FILE).exists()
+    assert Report.load(out).model.adapter == "safetensors"
+
+
+def predictions_of(board: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(board / "erm-gbm" / "seed-0" / PREDICTIONS_FILE)
+    return frame[["sample_id", "proba_neg", "proba_pos", "score"]]
+
+
+def test_rows_for_unknown_samples_are_an_error(board: Path, tmp_path: Path) -> None:
+    frame = predictions_of(board)
+    extra = frame.iloc[:1].assign(sample_id="not-a-sample")
+    path = tmp_path / "preds.csv"
+    pd.concat([frame, extra]).to_csv(path, index=False)
+    with pytest.raises(ModelLoadError, match=r"sample 'not-a-sample' is not in tiny-task@1\.0\.0"):
+        load_model(str(path), Task.load("tiny-task"))
+
+
+def test_a_score_that_contradicts_the_probabilities_is_an_error(
+    board: Path, tmp_path: Path
+) -> None:
+    frame = predictions_of(board)
+    frame.loc[frame.index[3], "score"] = 1 - frame["proba_pos"].iloc[3] + 0.25
+    path = tmp_path / "preds.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ModelLoadError, match="the score must be P\\(positive class\\)"):
+        load_model(str(path), Task.load("tiny-task"))
+    frame["score"] = frame["proba_pos"]
+    frame.to_parquet(path, index=False)
+    report = evaluate(str(path), Task.load("tiny-task"), n_boot=40)  # consistent: accepted
+    assert np.isfinite(report.metric("auroc", "id_test").value)
+
+
+def test_every_metric_the_probes_write_has_a_stated_range(board: Path) -> None:
+    """A new metric must say which values are possible, or impossible ones pass unchecked."""
+    from benchmark.definitions import metric_range
+
+    reports = [*board.glob("*/seed-*/report.json")]
+    reports += Path(__file__).resolve().parents[1].glob("submissions/*/*/seed-*/report.json")
+    names = {m.metric for path in reports for p in Report.load(path).probes for m in p.metrics}
+    assert {"auroc", "eod_sum", "robust_accuracy"} <= names
+    unbounded = {n for n in names if metric_range(n) == (-np.inf, np.inf)}
+    assert unbounded == set()
