@@ -12,15 +12,15 @@ import tempfile
 from pathlib import Path
 
 from baselines.methods import families
-from benchmark.evaluate import evaluate
-from benchmark.probes.corruption import (
+from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.probes.corruption import (
     CorruptionProbe,
     CorruptionReference,
     reference_path,
     write_reference,
 )
-from benchmark.registry import resolve
-from benchmark.task import Task
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.task import Task
 
 
 def make_reference(

@@ -26,8 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines.losses import training_loss
-from benchmark import architectures
-from benchmark.attacks import pgd_batch
+from benchmark.models import architectures
+from benchmark.perturbations.attacks import pgd_batch
 
 SELECTION_RULE = (
     "the epoch with the lowest (unweighted) cross-entropy on the task's val split "
@@ -139,7 +139,7 @@ def train_network(
     """Train ``arch`` with ``method`` in {erm, reweight, mixup, pgd-at}; the selected model,
     on CPU, in eval mode. ``pgd-at`` (images only) trains on L-inf PGD examples of every
     batch (``config.adv_eps``, ``config.adv_steps`` steps of eps/4 from a random start, as
-    Madry et al.; :func:`benchmark.attacks.pgd_batch`).
+    Madry et al.; :func:`benchmark.perturbations.attacks.pgd_batch`).
 
     ``reweight`` needs ``sample_weight`` (one non-negative weight per training sample; the
     batch loss is the weighted mean cross-entropy); ``mixup`` interpolates normalised inputs
@@ -256,7 +256,7 @@ def arch_name(module: nn.Module) -> str:
 
 def wavelet_sanitised(module: nn.Module, gradient: str = "none") -> nn.Module:
     """``module`` (a trained image network) behind wavelet denoising of its input
-    (:class:`benchmark.architectures.WaveletSanitised`), in eval mode."""
+    (:class:`benchmark.models.architectures.WaveletSanitised`), in eval mode."""
     wrapped = architectures.WaveletSanitised(arch_name(module), module.config, gradient=gradient)
     wrapped.inner.load_state_dict(module.state_dict())
     return wrapped.to(next(module.parameters()).device).eval()

@@ -1,7 +1,7 @@
 """Baseline methods and the leaderboard entries they produce.
 
 ``run(task, method, seeds, root)`` trains every model family the method has for the
-task's modality, scores each seed with :func:`benchmark.evaluate`, and writes one entry
+task's modality, scores each seed with :func:`benchmark.scoring.evaluate`, and writes one entry
 per family under ``root/<task>@<version>/<method>-<family>/`` (metadata, one report and
 predictions per seed, and the trained model file, which ``medfail evaluate --model``
 loads back).
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from baselines import tabular
+from benchmark.boards.entries import EntryMetadata, entry_dir, write_entry
 from benchmark.errors import MedFailError
-from benchmark.evaluate import evaluate
-from benchmark.report import Report
-from benchmark.submissions import EntryMetadata, entry_dir, write_entry
-from benchmark.task import Task
+from benchmark.results.report import Report
+from benchmark.scoring.evaluate import evaluate
+from benchmark.tasks.task import Task
 from benchmark.version import __version__
 
 METHODS = ("erm", "reweight", "mixup", "pgd-at", "wavelet")

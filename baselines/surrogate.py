@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 from baselines.methods import families
-from benchmark.fsutil import atomic_write_bytes
-from benchmark.hashing import sha256_file
-from benchmark.task import Task
+from benchmark.common.files import atomic_write_bytes
+from benchmark.common.hashing import sha256_file
+from benchmark.tasks.task import Task
 
 SURROGATE_SEED = 2026
 

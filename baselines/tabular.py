@@ -22,9 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines.losses import training_loss
-from benchmark.architectures import TabularMLP
-from benchmark.spec import GROUP_PREFIX
-from benchmark.task import Task
+from benchmark.models.architectures import TabularMLP
+from benchmark.tasks.spec import GROUP_PREFIX
+from benchmark.tasks.task import Task
 
 SELECTION_RULE = (
     "the epoch (MLP) or boosting iteration (gradient boosting) with the lowest "

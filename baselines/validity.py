@@ -2,9 +2,9 @@
 
 ``check(ref)`` builds the task (a draft is rebuilt from its spec), trains the claim's
 baseline family on each claimed seed with :func:`baselines.methods.families`, scores it
-with :func:`benchmark.evaluate`, and writes :class:`benchmark.validity.ValidityRecord`
+with :func:`benchmark.scoring.evaluate`, and writes :class:`benchmark.tasks.validity.ValidityRecord`
 beside the spec; the build is then refreshed so its card quotes the result. With
-``pin=True`` a passing draft is released (:func:`benchmark.build.pin_task`).
+``pin=True`` a passing draft is released (:func:`benchmark.tasks.build.pin_task`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from baselines.methods import families
-from benchmark.build import build_task, pin_task
 from benchmark.errors import SpecError
-from benchmark.evaluate import evaluate, min_replicates
-from benchmark.registry import resolve
-from benchmark.task import Task
-from benchmark.validity import ValidityRecord, claim_metric, outcome, write_validity
+from benchmark.scoring.evaluate import evaluate, min_replicates
+from benchmark.tasks.build import build_task, pin_task
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.task import Task
+from benchmark.tasks.validity import ValidityRecord, claim_metric, outcome, write_validity
 from benchmark.version import __version__
 
 

@@ -1,9 +1,13 @@
 """MedFail: versioned benchmark tasks for the ways deep learning fails in healthcare.
 
-The four nouns: a **Task** (spec + built data, :class:`~benchmark.task.Task`), a **Model**
-(anything with ``predict_proba``, :class:`~benchmark.model.Model`), a **Probe** (one per
-failure dimension, :class:`~benchmark.probes.Probe`) and a **Report** (typed results pinned
-to the task and model hashes, :class:`~benchmark.report.Report`).
+The four nouns, each behind a small contract with a conformance kit
+(:mod:`benchmark.conformance`):
+
+- a **Task**: a spec plus its built, verified data (:class:`~benchmark.tasks.task.Task`);
+- a **Model**: anything with ``predict_proba`` (:class:`~benchmark.models.protocol.Model`);
+- a **Probe**: one failure dimension (:class:`~benchmark.scoring.probes.base.Probe`);
+- a **Report**: typed results pinned to the task and model hashes
+  (:class:`~benchmark.results.report.Report`).
 
 >>> report = benchmark.evaluate(model, "flchain-mortality-temporal")  # doctest: +SKIP
 
@@ -30,22 +34,22 @@ from benchmark.errors import (
 from benchmark.version import __version__
 
 if TYPE_CHECKING:
-    from benchmark.evaluate import evaluate
-    from benchmark.model import Model
-    from benchmark.probes import Probe
-    from benchmark.report import Report
-    from benchmark.spec import TaskSpec, load_spec
-    from benchmark.task import Task
+    from benchmark.models.protocol import Model
+    from benchmark.results.report import Report
+    from benchmark.scoring.evaluate import evaluate
+    from benchmark.scoring.probes import Probe
+    from benchmark.tasks.spec import TaskSpec, load_spec
+    from benchmark.tasks.task import Task
 
 #: Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
-    "evaluate": "benchmark.evaluate",
-    "Model": "benchmark.model",
-    "Probe": "benchmark.probes",
-    "Report": "benchmark.report",
-    "TaskSpec": "benchmark.spec",
-    "load_spec": "benchmark.spec",
-    "Task": "benchmark.task",
+    "evaluate": "benchmark.scoring.evaluate",
+    "Model": "benchmark.models.protocol",
+    "Probe": "benchmark.scoring.probes",
+    "Report": "benchmark.results.report",
+    "TaskSpec": "benchmark.tasks.spec",
+    "load_spec": "benchmark.tasks.spec",
+    "Task": "benchmark.tasks.task",
 }
 
 
@@ -57,7 +61,7 @@ def __getattr__(name: str) -> Any:
 
 def load_task(ref: str, *, build: bool = False) -> Task:
     """``Task.load(ref, build=build)``: resolve ``ID[@VERSION]`` and verify the cached build."""
-    from benchmark.task import Task
+    from benchmark.tasks.task import Task
 
     return Task.load(ref, build=build)
 

@@ -8,7 +8,7 @@ import sys
 
 def main() -> None:
     try:
-        from benchmark.cli import main as run
+        from benchmark.cli.root import main as run
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)

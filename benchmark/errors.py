@@ -51,6 +51,10 @@ class HubError(MedFailError):
     """Publishing to or pulling from a remote failed."""
 
 
+class ModelLoadError(MedFailError):
+    """A model file could not be loaded, or was refused as unsafe."""
+
+
 class PredictionError(MedFailError, ValueError):
     """Model outputs are unusable (NaN, wrong shape, out of [0, 1], ids missing); the
     message names the split and the first offending sample."""

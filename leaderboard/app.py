@@ -14,10 +14,10 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # boards.py, also under AppTest
 
-from boards import render_board, submissions_root
+from boards import checked_boards, render_board, submissions_root
 
-from benchmark.definitions import CI_PROTOCOL
-from benchmark.submissions import HEADLINES, load_boards
+from benchmark.boards.entries import HEADLINES
+from benchmark.common.conventions import CI_PROTOCOL
 
 ABOUT = (
     "Cells read **mean ± SD [CI low, CI high]** over an entry's seeds: SD is the sample "
@@ -33,7 +33,7 @@ def main() -> None:
     st.title("MedFail leaderboard")
     root = submissions_root(sys.argv[1:])
     st.text(f"Submissions: {root}")  # a path from the command line: plain text
-    boards = load_boards(root)
+    boards = checked_boards(root)
     if not boards:
         st.info("No submissions in this folder yet.")
         return

@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from benchmark.spec import is_valid_ref
-from benchmark.submissions import Board, board_table, format_table, headline_split
+from benchmark.boards.entries import Board, board_table, format_table, headline_split, load_boards
+from benchmark.tasks.spec import is_valid_ref
 
 ENV_SUBMISSIONS = "MEDFAIL_SUBMISSIONS"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "submissions"
+DEFAULT_ROOT = Path("submissions")  # in the folder the app is started from
 
 
 def submissions_root(argv: list[str]) -> Path:
@@ -26,6 +26,23 @@ def submissions_root(argv: list[str]) -> Path:
     parser.add_argument("--dir", type=Path)
     args, _ = parser.parse_known_args(argv)
     return args.dir or Path(os.environ.get(ENV_SUBMISSIONS) or DEFAULT_ROOT)
+
+
+def snapshot(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under ``root`` with its size and modification time: what the boards
+    depend on, so a changed, added or removed file invalidates the cache."""
+    files = (p for p in root.rglob("*") if p.is_file()) if root.is_dir() else ()
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Recomputing every stored number...")
+def _checked_boards(root: str, files: tuple[tuple[str, int, int], ...]) -> list[Board]:
+    return load_boards(Path(root))
+
+
+def checked_boards(root: Path) -> list[Board]:
+    """:func:`load_boards` with every number recomputed, cached until a file changes."""
+    return _checked_boards(str(root), snapshot(root))
 
 
 def board_title(board: Board) -> str | None:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cache import ENV_CACHE
-from benchmark.registry import ENV_TASKS_PATH
-from benchmark.task import Task
+from benchmark.tasks.cache import ENV_CACHE
+from benchmark.tasks.registry import ENV_TASKS_PATH
+from benchmark.tasks.task import Task
 
 TINY_SPEC = """\
 id: tiny-task
@@ -90,7 +90,7 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.delenv(ENV_TASKS_PATH, raising=False)
     monkeypatch.setenv("MEDFAIL_OFFLINE", "1")  # no test downloads; download tests serve locally
     monkeypatch.delenv("MEDMNIST_ROOT", raising=False)
-    monkeypatch.setattr("benchmark.sources.medmnist.MEDMNIST_HOME", base / "medmnist-home")
+    monkeypatch.setattr("benchmark.tasks.sources.medmnist.MEDMNIST_HOME", base / "medmnist-home")
 
 
 def write_tiny_task(

@@ -94,7 +94,7 @@ def _check(error: MedFailError, multiline: bool = False) -> None:
 
 
 def spec() -> Callable[[], None]:
-    from benchmark.spec import spec_from_text
+    from benchmark.tasks.spec import spec_from_text
 
     @given(_texts(_spec_text()))
     def run(text: str | bytes) -> None:
@@ -109,7 +109,7 @@ def spec() -> Callable[[], None]:
 def metadata() -> Callable[[], None]:
     import yaml
 
-    from benchmark.submissions import _read_metadata
+    from benchmark.boards.entries import _read_metadata
     from tests.test_submissions import make_metadata
 
     base = yaml.safe_dump(make_metadata("entry").model_dump(mode="json"), sort_keys=False)
@@ -128,7 +128,7 @@ def metadata() -> Callable[[], None]:
 
 
 def report() -> Callable[[], None]:
-    from benchmark.report import Report
+    from benchmark.results.report import Report
     from tests.test_submissions import make_report
 
     base = make_report().model_dump_json()
@@ -168,8 +168,8 @@ def report() -> Callable[[], None]:
 
 
 def predictions() -> Callable[[], None]:
-    from benchmark.model_files import load_model
-    from benchmark.task import Task
+    from benchmark.models.loading import load_model
+    from benchmark.tasks.task import Task
     from tests.conftest import write_tiny_task
 
     root = Path(tempfile.mkdtemp())

@@ -11,16 +11,16 @@ import torch
 from torch import nn
 
 from baselines import deep
-from benchmark.evaluate import evaluate
-from benchmark.probes.adversarial import (
+from benchmark.cli.tables import report_tables
+from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.probes.adversarial import (
     ATTACKS,
     LINF_ATTACKS,
     AdversarialProbe,
     BinaryMarginLoss,
     ThresholdShift,
 )
-from benchmark.render import report_tables
-from benchmark.task import Task
+from benchmark.tasks.task import Task
 from tests.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
 PROBE = AdversarialProbe(
@@ -140,7 +140,7 @@ def test_models_without_gradients_get_black_box_attacks_only(
 
 @pytest.mark.parametrize("norm", ["inf", "2"])
 def test_pgd_examples_stay_in_the_ball_and_raise_the_loss(norm: str) -> None:
-    from benchmark.attacks import pgd_batch
+    from benchmark.perturbations.attacks import pgd_batch
 
     net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     x = torch.rand(32, 1, 4, 4)
@@ -170,8 +170,8 @@ def test_pgd_examples_stay_in_the_ball_and_raise_the_loss(norm: str) -> None:
 def test_the_probe_keeps_worst_case_scores_for_paired_comparison(
     trained: tuple[Task, nn.Module],
 ) -> None:
-    from benchmark.compare import compare
-    from benchmark.probes.adversarial import attacked_split
+    from benchmark.scoring.compare import compare
+    from benchmark.scoring.probes.adversarial import attacked_split
 
     task, net = trained
     probe = AdversarialProbe(

@@ -14,15 +14,15 @@ import pytest
 import torch
 import yaml
 
-from benchmark.cache import ENV_CACHE
+from benchmark.derived.adversarial_transfer import grid_pgd
 from benchmark.errors import BuildError
-from benchmark.model_files import load_model
-from benchmark.probes.adversarial import ThresholdShift
-from benchmark.registry import BUILTIN_TASKS
-from benchmark.sources.adversarial import grid_pgd
-from benchmark.spec import load_spec
-from benchmark.task import Task
-from benchmark.validity import read_validity
+from benchmark.models.loading import load_model
+from benchmark.perturbations.threshold import ThresholdShift
+from benchmark.tasks.cache import ENV_CACHE
+from benchmark.tasks.registry import BUILTIN_TASKS
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.task import Task
+from benchmark.tasks.validity import read_validity
 
 SPEC = BUILTIN_TASKS / "synth-cxr-adversarial-transfer" / "1.0.0.yaml"
 
@@ -89,9 +89,9 @@ def test_the_crafted_examples_fool_the_surrogate(built: Built) -> None:
 GRID_SCRIPT = """
 import hashlib, sys
 import numpy as np, torch
-from benchmark.model_files import load_model
-from benchmark.sources.adversarial import grid_pgd
-from benchmark.task import Task
+from benchmark.models.loading import load_model
+from benchmark.derived.adversarial_transfer import grid_pgd
+from benchmark.tasks.task import Task
 torch.set_num_threads(int(sys.argv[3]))
 task = Task.load("synth-cxr-site-shift@1.0.0")
 module = load_model("safetensors:" + sys.argv[1], task).module.cpu().double().eval()
@@ -149,7 +149,7 @@ def _copy(tmp_path: Path, **params: object) -> Path:
 
 
 def test_a_changed_surrogate_file_is_refused_by_name(tmp_path: Path) -> None:
-    from benchmark.build import build_task
+    from benchmark.tasks.build import build_task
 
     path = _copy(tmp_path, surrogate_sha256="0" * 64)
     with pytest.raises(BuildError, match=r"surrogate\.safetensors has sha256 .* pins 0{64}"):
@@ -157,7 +157,7 @@ def test_a_changed_surrogate_file_is_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_a_draft_or_non_image_parent_is_refused(tmp_path: Path) -> None:
-    from benchmark.build import build_task
+    from benchmark.tasks.build import build_task
 
     path = _copy(tmp_path, parent="flchain-mortality-temporal@1.0.0")
     with pytest.raises(BuildError, match="not an image task"):

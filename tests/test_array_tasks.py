@@ -13,14 +13,14 @@ import torch
 import yaml
 from torch import nn
 
-from benchmark.build import build_task, pin_task
 from benchmark.errors import BuildError, ManifestMismatchError, SpecError
-from benchmark.evaluate import evaluate
-from benchmark.registry import ENV_TASKS_PATH
-from benchmark.spec import ValidityClaim, load_spec, spec_from_text
-from benchmark.synth import icu
-from benchmark.task import Task
-from benchmark.validity import ValidityRecord, outcome, validity_path, write_validity
+from benchmark.scoring.evaluate import evaluate
+from benchmark.tasks.build import build_task, pin_task
+from benchmark.tasks.registry import ENV_TASKS_PATH
+from benchmark.tasks.spec import ValidityClaim, load_spec, spec_from_text
+from benchmark.tasks.synth import icu
+from benchmark.tasks.task import Task
+from benchmark.tasks.validity import ValidityRecord, outcome, validity_path, write_validity
 
 ICU_SPEC = """\
 id: tiny-icu
@@ -280,7 +280,7 @@ def test_baselines_run_trains_the_transformer_and_its_file_reproduces(
     from typer.testing import CliRunner
 
     from benchmark.cli import app
-    from benchmark.report import Report
+    from benchmark.results.report import Report
 
     out = tmp_path / "subs"
     args = ["baselines", "run", "--task", "tiny-icu", "--method", "erm", "--seeds", "0"]

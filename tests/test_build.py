@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark import build as build_mod
-from benchmark.build import build_task, expected_manifest_path, pin_task
-from benchmark.cache import task_dir
 from benchmark.errors import BuildError, ManifestMismatchError, PatientLeakError, SpecError
-from benchmark.manifest import verify_dir
-from benchmark.recipe import check_patient_disjoint
-from benchmark.spec import load_spec
-from benchmark.task import Task
+from benchmark.tasks import build as build_mod
+from benchmark.tasks.build import build_task, expected_manifest_path, pin_task
+from benchmark.tasks.cache import task_dir
+from benchmark.tasks.manifest import verify_dir
+from benchmark.tasks.recipe import check_patient_disjoint
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.task import Task
 from tests.conftest import make_table, write_tiny_task
 
 

@@ -11,14 +11,14 @@ import yaml
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from benchmark import hub
-from benchmark.cases import CASES_ROOT, cases_reproduced_by, load_case, load_cases
-from benchmark.catalogue import DATA_FILE, export, select, stats, unknown_tasks
+from benchmark.catalogue.browse import select, stats, unknown_tasks
+from benchmark.catalogue.cases import CASES_ROOT, cases_reproduced_by, load_case, load_cases
+from benchmark.catalogue.taxonomy import Modality, all_paths
 from benchmark.cli import app
 from benchmark.errors import CaseError, ManifestMismatchError
-from benchmark.registry import discover
-from benchmark.spec import Modality
-from benchmark.taxonomy import all_paths
+from benchmark.hub import transport as hub
+from benchmark.hub.catalogue_dataset import DATA_FILE, catalogue_spec_from_text, export
+from benchmark.tasks.registry import discover
 
 EXAMPLE = CASES_ROOT / "radiology" / "zech-2018-pneumonia-hospital-confounding.yaml"
 PAGE = Path(__file__).resolve().parent.parent / "leaderboard" / "pages" / "catalogue.py"
@@ -44,7 +44,7 @@ def test_links_hold_both_ways(cases: list) -> None:
     assert unknown_tasks(cases, set(discover())) == []
     valid = set(all_paths())
     assert all(p in valid for c in cases for p in c.taxonomy)
-    from benchmark.card import _documented
+    from benchmark.tasks.card import _documented
 
     for task_id in discover():
         named = {c.id for c in cases if any(r.task == task_id for r in c.reproduced_by)}
@@ -56,7 +56,7 @@ def test_links_hold_both_ways(cases: list) -> None:
 
 
 def test_a_built_card_lists_its_cases(tiny_task: object) -> None:
-    from benchmark.task import Task
+    from benchmark.tasks.task import Task
 
     task = Task.load("synth-cxr-shortcut", build=True)
     for case, _ in cases_reproduced_by("synth-cxr-shortcut"):
@@ -161,7 +161,7 @@ def test_export_is_byte_identical_readable_and_travels_like_a_task(tmp_path: Pat
     assert ds.num_rows == table.num_rows and "reproduced_by" in ds.column_names
     mirror = tmp_path / "mirror"
     assert "medfail-cases" in hub.publish(tmp_path / "a", str(mirror))
-    pulled = hub.pull("medfail-cases", first.version, str(mirror))
+    pulled = hub.pull("medfail-cases", first.version, str(mirror), parse=catalogue_spec_from_text)
     assert pulled.content_sha256 == first.content_sha256
 
 

@@ -71,7 +71,7 @@ def test_debug_shows_the_traceback(tiny: Path) -> None:
 
 def test_verify_reports_damage_by_file(tiny: Path) -> None:
     assert run("tasks", "build", "tiny-task")[0] == 0
-    from benchmark.cache import task_dir
+    from benchmark.tasks.cache import task_dir
 
     (task_dir("tiny-task", "1.0.0") / "data" / "val-00000-of-00001.parquet").unlink()
     done = console("tasks", "verify", "tiny-task@1.0.0", env_extra={})
@@ -108,7 +108,7 @@ def test_ctrl_c_during_start_up_is_one_line() -> None:
 def test_ctrl_c_during_a_command_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import benchmark.cli as cli
+    import benchmark.cli.root as cli
 
     def interrupted() -> None:
         raise KeyboardInterrupt

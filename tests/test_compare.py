@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from benchmark.compare import METRICS, compare
 from benchmark.errors import MedFailError
-from benchmark.evaluate import evaluate
-from benchmark.report import Report
-from benchmark.task import Task
+from benchmark.results.report import Report
+from benchmark.scoring.compare import METRICS, compare
+from benchmark.scoring.evaluate import evaluate
+from benchmark.tasks.task import Task
 
 TOL = 1e-12
 PROBES = ["performance", "calibration"]

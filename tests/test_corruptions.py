@@ -9,12 +9,22 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from benchmark.corruptions import CORRUPTIONS, SEVERITIES, corrupt, for_modality, sample_seed
-from benchmark.evaluate import evaluate
-from benchmark.model_files import PredictionsFile
-from benchmark.probes.corruption import CorruptionProbe, CorruptionReference, write_reference
-from benchmark.render import report_tables
-from benchmark.task import Task
+from benchmark.cli.tables import report_tables
+from benchmark.models.loading import PredictionsFile
+from benchmark.perturbations.corruptions import (
+    CORRUPTIONS,
+    SEVERITIES,
+    corrupt,
+    for_modality,
+    sample_seed,
+)
+from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.probes.corruption import (
+    CorruptionProbe,
+    CorruptionReference,
+    write_reference,
+)
+from benchmark.tasks.task import Task
 from tests.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
 
@@ -214,7 +224,7 @@ def test_a_single_class_subsample_gives_reasons_not_a_crash(
     fake_root: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from benchmark.report import Report
+    from benchmark.results.report import Report
 
     task = build("pathmnist-site-shift")
     probe = CorruptionProbe(corruptions=["jpeg"], severities=[1], max_samples=1)

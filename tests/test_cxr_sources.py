@@ -19,17 +19,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from benchmark.build import build_task
 from benchmark.errors import BuildError, DataUnavailableError, PatientLeakError
-from benchmark.sources import SourceContext, get_source
-from benchmark.sources.chexpert import (
+from benchmark.tasks.build import build_task
+from benchmark.tasks.sources import SourceContext, get_source
+from benchmark.tasks.sources.chexpert import (
     CSV_COLUMNS,
     OBSERVATIONS,
     combine_race_groups,
     race_group,
 )
-from benchmark.spec import load_spec
-from benchmark.task import Task
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.task import Task
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
 SIZE = 16

@@ -14,9 +14,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from baselines import deep
-from benchmark import architectures
 from benchmark.errors import MedFailError
-from benchmark.model_files import load_model
+from benchmark.models import architectures
+from benchmark.models.loading import load_model
 
 # name -> (input shape, config, embedding width)
 SHAPES: dict[str, tuple[tuple[int, ...], dict[str, Any], int]] = {

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from benchmark.cli import REPO_ROOT, app
-from benchmark.submissions import load_boards
+from benchmark.boards.entries import load_boards
+from benchmark.cli import app
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_trains_scores_writes_and_ranks(tmp_path: Path) -> None:

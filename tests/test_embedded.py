@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sksurv.datasets import load_flchain
 
-from benchmark.build import build_task
-from benchmark.card import SECTIONS
-from benchmark.registry import BUILTIN_TASKS, resolve
-from benchmark.task import Task
+from benchmark.tasks.build import build_task
+from benchmark.tasks.card import SECTIONS
+from benchmark.tasks.registry import BUILTIN_TASKS, resolve
+from benchmark.tasks.task import Task
 from tests.test_build import files_of
 
 REF = "flchain-mortality-temporal@1.0.0"

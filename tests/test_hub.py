@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import hub
-from benchmark.build import build_task, pin_task
-from benchmark.cache import task_dir
 from benchmark.errors import HubError, ManifestMismatchError
-from benchmark.manifest import verify_dir
-from benchmark.spec import load_spec
+from benchmark.hub import transport as hub
+from benchmark.tasks.build import build_task, pin_task
+from benchmark.tasks.cache import task_dir
+from benchmark.tasks.manifest import verify_dir
+from benchmark.tasks.spec import load_spec, spec_from_text
 from tests.test_build import files_of
 
 
@@ -32,7 +32,9 @@ def test_publish_then_pull_round_trip(published: tuple[Path, Path], tiny: Path) 
     assert (remote / "tiny-task" / "1.0.0" / "manifest.json").is_file()
     assert not list((remote / "tiny-task").glob(".tmp-*"))
     shutil.rmtree(local)
-    manifest = hub.pull("tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny))
+    manifest = hub.pull(
+        "tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny), parse=spec_from_text
+    )
     assert files_of(task_dir("tiny-task", "1.0.0")) == original
     assert manifest.content_sha256 == load_spec(tiny).manifest_sha256
 
@@ -40,7 +42,7 @@ def test_publish_then_pull_round_trip(published: tuple[Path, Path], tiny: Path) 
 def test_pull_without_local_spec_uses_the_remote_spec(published: tuple[Path, Path]) -> None:
     local, remote = published
     shutil.rmtree(local)
-    hub.pull("tiny-task", "1.0.0", f"file://{remote}")
+    hub.pull("tiny-task", "1.0.0", f"file://{remote}", parse=spec_from_text)
     verify_dir(task_dir("tiny-task", "1.0.0"))
 
 
@@ -60,7 +62,9 @@ def test_corrupted_remote_is_refused_and_cache_untouched(
     else:
         shard.unlink()
     with pytest.raises(ManifestMismatchError) as info:
-        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny))
+        hub.pull(
+            "tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny), parse=spec_from_text
+        )
     assert "data/train-00000-of-00001.parquet" in info.value.problems
     assert files_of(local) == before
     assert not list(local.parent.glob(".tmp-*"))
@@ -73,7 +77,9 @@ def test_pull_into_an_empty_cache_leaves_it_empty_on_failure(
     shutil.rmtree(local)
     (remote / "tiny-task" / "1.0.0" / "README.md").write_text("tampered card")
     with pytest.raises(ManifestMismatchError, match=r"README\.md"):
-        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny))
+        hub.pull(
+            "tiny-task", "1.0.0", str(remote), local_spec=load_spec(tiny), parse=spec_from_text
+        )
     assert not local.exists()
 
 
@@ -82,7 +88,7 @@ def test_remote_built_from_other_spec_is_refused(published: tuple[Path, Path], t
     spec = load_spec(tiny)
     other = spec.model_copy(update={"seed": 99})
     with pytest.raises(ManifestMismatchError, match="other spec content"):
-        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=other)
+        hub.pull("tiny-task", "1.0.0", str(remote), local_spec=other, parse=spec_from_text)
     verify_dir(local)
 
 
@@ -103,7 +109,7 @@ def test_republishing_is_idempotent_but_never_overwrites(
 
 def test_pull_of_unpublished_version_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HubError, match=r"no manifest.json .* is it published"):
-        hub.pull("tiny-task", "9.9.9", str(tmp_path / "empty"))
+        hub.pull("tiny-task", "9.9.9", str(tmp_path / "empty"), parse=spec_from_text)
 
 
 def test_publish_refuses_a_damaged_local_build(tiny: Path, tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from benchmark.build import build_task
 from benchmark.errors import BuildError, DataUnavailableError, PatientLeakError
-from benchmark.sources import get_source
-from benchmark.spec import load_spec
-from benchmark.task import Task
+from benchmark.tasks.build import build_task
+from benchmark.tasks.sources import get_source
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.task import Task
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 HAM_ID = "ham10000-melanoma-site"

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.build import build_task
 from benchmark.errors import BuildError, DataUnavailableError
-from benchmark.sources import medmnist
-from benchmark.spec import load_spec
-from benchmark.task import Task
+from benchmark.tasks.build import build_task
+from benchmark.tasks.sources import medmnist
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.task import Task
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

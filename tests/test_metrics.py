@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_curve
 
-from benchmark import metrics
 from benchmark.errors import MedFailError
+from benchmark.stats import metrics
 
 TOL = 1e-9
 

@@ -46,10 +46,11 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from typer.testing import CliRunner
 
-from benchmark.architectures import ImageCNN, TabularMLP
 from benchmark.cli import app
-from benchmark.model_files import MAX_PARAMETERS, ModelLoadError, load_model
-from benchmark.task import Task
+from benchmark.models.architectures import ImageCNN, TabularMLP
+from benchmark.models.loading import MAX_PARAMETERS, ModelLoadError, load_model
+from benchmark.models.sandbox import TRUSTED_SKOPS_TYPES, SandboxedClassifier, SandboxError
+from benchmark.tasks.task import Task
 
 VICTIM_TEXT = "the user's data\n"
 
@@ -149,8 +150,8 @@ def test_the_trust_check_imports_nothing(tiny: Path, tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        from benchmark.model_files import ModelLoadError, load_model
-        from benchmark.task import Task
+        from benchmark.models.loading import ModelLoadError, load_model
+        from benchmark.tasks.task import Task
         task = Task.load("tiny-task", build=True)
         try:
             load_model({str(path)!r}, task)
@@ -242,7 +243,7 @@ ORDINARY = {
 @pytest.mark.parametrize("name", list(ORDINARY))
 def test_ordinary_pipelines_still_load(tmp_path: Path, name: str) -> None:
     """The allow-list is not too tight: everyday scikit-learn pipelines load and predict."""
-    from benchmark.model_files import _load_skops
+    from benchmark.models.loading import _load_skops
 
     X, y = _frame()
     est = ORDINARY[name]().fit(X, y)
@@ -267,22 +268,38 @@ def _save(module: torch.nn.Module, path: Path, arch: str, config: object) -> Pat
 def test_a_small_file_declaring_a_huge_network_is_refused_before_building(
     task: Task, tmp_path: Path
 ) -> None:
-    """20 KB of weights whose config asks for a 160 GB network: refused, nothing allocated."""
+    """20 KB of weights whose config asks for a 160 GB network: refused, nothing allocated
+    (a width larger than all the values the file holds is impossible)."""
     small = ImageCNN(1, 2, widths=(4, 8))
-    path = _save(small, tmp_path / "huge.safetensors", "image-cnn", small.config)
     huge = small.config | {"widths": [200_000, 200_000]}
     path = _save(small, tmp_path / "huge.safetensors", "image-cnn", huge)
     assert path.stat().st_size < 20_000
+    with pytest.raises(ModelLoadError, match=r"config\.widths\.0 = 200000 is impossible"):
+        load_model(str(path), task)
+
+
+def test_a_plausible_config_of_another_shape_is_refused_by_shape(
+    task: Task, tmp_path: Path
+) -> None:
+    small = ImageCNN(1, 2, widths=(4, 8))
+    path = _save(
+        small, tmp_path / "other.safetensors", "image-cnn", small.config | {"widths": [4, 9]}
+    )
     with pytest.raises(ModelLoadError, match="do not fit the declared image-cnn config"):
         load_model(str(path), task)
 
 
-def test_a_config_asking_for_millions_of_layers_stops_early(task: Task, tmp_path: Path) -> None:
-    mlp = TabularMLP(4, 2, (8,))
-    path = _save(
-        mlp, tmp_path / "deep.safetensors", "tabular-mlp", mlp.config | {"hidden": [8] * 10**6}
-    )
-    with pytest.raises(ModelLoadError, match="declares more tensors than the file's"):
+def test_a_config_with_many_layers_stops_building_early(task: Task, tmp_path: Path) -> None:
+    """16 layers for a file of 16 tensors passes the count rule, but would register 100
+    tensors: the meta build stops once it has registered more than the file could fit."""
+    small = ImageCNN(1, 2, widths=(4, 8))
+    many = small.config | {"widths": [1] * 16}
+    path = _save(small, tmp_path / "many.safetensors", "image-cnn", many)
+    with pytest.raises(ModelLoadError, match="declares more tensors than the file's 16"):
+        load_model(str(path), task)
+    lists = small.config | {"widths": [4] * 1000}
+    path = _save(small, tmp_path / "lists.safetensors", "image-cnn", lists)
+    with pytest.raises(ModelLoadError, match="lists 1000 items for 16 tensors"):
         load_model(str(path), task)
 
 
@@ -300,7 +317,117 @@ def test_the_stated_size_limit_holds(
 ) -> None:
     mlp = TabularMLP(4, 2, (8,))
     path = _save(mlp, tmp_path / "ok.safetensors", "tabular-mlp", mlp.config)
-    monkeypatch.setattr("benchmark.model_files.MAX_PARAMETERS", 10)
+    monkeypatch.setattr("benchmark.models.loading.MAX_PARAMETERS", 10)
     with pytest.raises(ModelLoadError, match="over the limit of 10"):
         load_model(str(path), task)
     assert MAX_PARAMETERS >= 10**7  # DenseNet-121 (7 million values) fits the real limit
+
+
+# -- hostile data inside trusted types: the sandbox ------------------------------------------
+
+
+def tampered_tree(tmp_path: Path, child: int) -> tuple[Path, np.ndarray]:
+    """A decision tree whose root's children both point to ``child`` (saved with skops)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, X[:, 0] > 0)
+    state = tree.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = nodes["right_child"][0] = child
+    tree.tree_.__setstate__(dict(state, nodes=nodes))
+    path = tmp_path / f"tree-{child}.skops"
+    sio.dump(tree, path)
+    assert set(sio.get_untrusted_types(file=path)) <= TRUSTED_SKOPS_TYPES  # only trusted
+    return path, X
+
+
+def test_a_tree_pointing_outside_itself_crashes_only_its_sandbox(tmp_path: Path) -> None:
+    """Children at index 10^9: the compiled predict loop reads outside memory and dies."""
+    path, X = tampered_tree(tmp_path, 10**9)
+    model = SandboxedClassifier.open(path)
+    with pytest.raises(SandboxError, match="process died while predicting"):
+        model.predict_proba(X[:5])
+
+
+def test_a_tree_that_loops_is_stopped_by_the_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Children pointing back at the root: predicting never ends, so the child is killed."""
+    path, X = tampered_tree(tmp_path, 0)
+    monkeypatch.setattr("benchmark.models.sandbox.TIME_LIMIT_S", 3.0)
+    model = SandboxedClassifier.open(path)
+    with pytest.raises(SandboxError, match="predicting took over 3 s; stopped"):
+        model.predict_proba(X[:5])
+    assert not model._process.is_alive()
+
+
+def test_a_small_file_that_inflates_past_the_memory_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One array in the archive replaced by 2.4 GB of deflated zeros (a 2.4 MB file)."""
+    lr = LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1])
+    src = zipfile.ZipFile(io.BytesIO(sio.dumps(lr)))
+    victim = next(n for n in src.namelist() if n.endswith(".npy"))
+    n = 300_000_000
+    header = numpy.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (n,)
+    path = tmp_path / "bomb.skops"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.namelist():
+            if item != victim:
+                dst.writestr(item, src.read(item))
+                continue
+            with dst.open(item, "w", force_zip64=True) as out:
+                numpy.lib.format.write_array_header_1_0(out, header)
+                chunk = bytes(8 * 1_000_000)
+                for _ in range(n // 1_000_000):
+                    out.write(chunk)
+    assert path.stat().st_size < 5_000_000
+    monkeypatch.setattr("benchmark.models.sandbox.MEMORY_LIMIT", 1536 * 1024**2)
+    with pytest.raises(SandboxError, match=r"memory limit|process died"):
+        SandboxedClassifier.open(path)
+
+
+@pytest.mark.parametrize(
+    ("arch", "config", "message"),
+    [
+        ("series-transformer", {"n_layers": 100_000}, r"config\.n_layers = 100000 is impossible"),
+        ("series-transformer", {"n_heads": 0}, "integer modulo by zero"),
+        ("series-transformer", {"max_len": float("inf")}, "is not a finite number"),
+        ("tabular-mlp", {"hidden": [10**30]}, "is impossible for a file"),
+    ],
+)
+def test_configs_that_would_build_huge_or_crash_are_one_line_errors(
+    task: Task, tmp_path: Path, arch: str, config: dict, message: str
+) -> None:
+    """The series transformer copies its layer n_layers times before any hook can count:
+    100,000 layers took 96 s and 4.6 GB. Checked against the file before building."""
+    path = tmp_path / "small.safetensors"
+    save_file(
+        {f"t{i}": torch.zeros(1) for i in range(40)},
+        str(path),
+        metadata={"medfail.arch": arch, "medfail.config": json.dumps(config)},
+    )
+    with pytest.raises(ModelLoadError, match=message) as err:
+        load_model(str(path), task)
+    assert "\n" not in str(err.value)
+
+
+def test_a_deeply_nested_config_is_refused(task: Task, tmp_path: Path) -> None:
+    path = tmp_path / "deep.safetensors"
+    deep = "[" * 200_000 + "]" * 200_000
+    save_file(
+        {"w": torch.zeros(1)},
+        str(path),
+        metadata={"medfail.arch": "tabular-mlp", "medfail.config": deep},
+    )
+    with pytest.raises(ModelLoadError, match="too large or too deeply nested"):
+        load_model(str(path), task)
+
+
+def test_a_state_dict_with_a_non_string_key_is_refused(task: Task, tmp_path: Path) -> None:
+    path = tmp_path / "intkey.pt"
+    torch.save({1: torch.zeros(3)}, path)
+    with pytest.raises(ModelLoadError, match="a dict of tensors by name"):
+        load_model(f"torch:{path}#tabular-mlp", task)

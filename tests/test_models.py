@@ -28,15 +28,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from baselines.tabular import GBMConfig, save_mlp, train_gbm
-from benchmark.architectures import TabularMLP
 from benchmark.errors import MedFailError
-from benchmark.evaluate import evaluate
-from benchmark.features import TabularEncoding
-from benchmark.model import SklearnClassifier, as_model, capabilities, weights_sha256
-from benchmark.model_files import ModelLoadError, load_model
-from benchmark.probes import Probe, ScoringContext
-from benchmark.report import ProbeResult
-from benchmark.task import Task
+from benchmark.models.adapters import SklearnClassifier, as_model, weights_sha256
+from benchmark.models.architectures import TabularMLP
+from benchmark.models.loading import ModelLoadError, load_model
+from benchmark.models.protocol import capabilities
+from benchmark.models.sandbox import SandboxedClassifier
+from benchmark.results.report import ProbeResult
+from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.probes import Probe, ScoringContext
+from benchmark.tasks.features import TabularEncoding
+from benchmark.tasks.task import Task
 
 SPLITS = ("train", "val", "id_test", "ood_test")
 #: torch >= 2.10 deprecates torch.jit; the torchscript adapter is still supported
@@ -400,7 +402,7 @@ def test_skops_gbm_round_trip(task: Task, tmp_path: Path) -> None:
     path = tmp_path / "gbm.skops"
     sio.dump(gbm, path)
     model = load_model(str(path), task)
-    assert isinstance(model, SklearnClassifier)
+    assert isinstance(model, SandboxedClassifier)  # run in a child process
     assert_same_probas(model, SklearnClassifier(gbm), task)
     assert_file_info(model, path, "skops")
     assert capabilities(model) == []

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from benchmark.errors import MedFailError, PredictionError
-from benchmark.evaluate import evaluate, predict
-from benchmark.model_files import ModelLoadError, load_model
-from benchmark.predictions import check_proba, from_frame, to_frame, write_predictions
-from benchmark.task import Task
+from benchmark.models.loading import ModelLoadError, load_model
+from benchmark.results.predictions_file import write_predictions
+from benchmark.scoring.evaluate import evaluate, predict
+from benchmark.scoring.predictions import check_proba, from_frame, to_frame
+from benchmark.tasks.task import Task
 
 SPLITS = ("val", "id_test", "ood_test")
 CLASSES = ["neg", "pos"]

@@ -27,20 +27,20 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from benchmark.evaluate import evaluate
-from benchmark.hashing import sha256_file
-from benchmark.predictions import SplitPredictions
-from benchmark.probes import ScoringContext
-from benchmark.probes.base import MAX_UNDEFINED, emit, interval, split_seed
-from benchmark.probes.calibration import CalibrationProbe
-from benchmark.probes.fairness import GROUP_METRICS, FairnessProbe
-from benchmark.probes.performance import METRICS as PERF_METRICS
-from benchmark.probes.performance import PerformanceProbe
-from benchmark.probes.shift import SHIFTED, ShiftProbe
-from benchmark.report import MetricResult, ProbeResult, Report
-from benchmark.spec import TaskSpec, spec_from_text
-from benchmark.stats import Resampler
-from benchmark.task import Task
+from benchmark.common.hashing import sha256_file
+from benchmark.results.report import MetricResult, ProbeResult, Report
+from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.predictions import SplitPredictions
+from benchmark.scoring.probes import ScoringContext
+from benchmark.scoring.probes.base import MAX_UNDEFINED, emit, interval, split_seed
+from benchmark.scoring.probes.calibration import CalibrationProbe
+from benchmark.scoring.probes.fairness import GROUP_METRICS, FairnessProbe
+from benchmark.scoring.probes.performance import METRICS as PERF_METRICS
+from benchmark.scoring.probes.performance import PerformanceProbe
+from benchmark.scoring.probes.shift import SHIFTED, ShiftProbe
+from benchmark.stats.bootstrap import Resampler
+from benchmark.tasks.spec import TaskSpec, spec_from_text
+from benchmark.tasks.task import Task
 from tests.conftest import TINY_SPEC
 
 TOL = 1e-9

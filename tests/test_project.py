@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.taxonomy import all_paths, check_path
+from benchmark.catalogue.taxonomy import all_paths, check_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def test_library_uses_no_global_randomness() -> None:
     )
     # ART draws its random starts from NumPy's global generator; the adversarial probe seeds
     # it inside a context manager that restores the previous state (checked below)
-    scoped = {ROOT / "benchmark" / "probes" / "adversarial.py"}
+    scoped = {ROOT / "benchmark" / "scoring" / "probes" / "adversarial.py"}
     for path in (ROOT / "benchmark").rglob("*.py"):
         if path in scoped:
             continue

@@ -14,12 +14,12 @@ import pytest
 from lifelines.datasets import load_lung
 from sksurv.datasets import load_aids, load_whas500
 
-from benchmark.build import build_task, expected_manifest_path
 from benchmark.errors import SpecError
-from benchmark.manifest import Manifest
-from benchmark.registry import resolve
-from benchmark.sources import SourceContext, get_source
-from benchmark.task import Task
+from benchmark.tasks.build import build_task, expected_manifest_path
+from benchmark.tasks.manifest import Manifest
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.sources import SourceContext, get_source
+from benchmark.tasks.task import Task
 
 
 def _sksurv(loader: Callable[[], tuple[pd.DataFrame, np.ndarray]]) -> pd.DataFrame:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.build import pin_task
 from benchmark.errors import TaskNotFoundError
-from benchmark.registry import parse_ref, resolve
+from benchmark.tasks.build import pin_task
+from benchmark.tasks.registry import parse_ref, resolve
 from tests.conftest import write_tiny_task
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import hub
-from benchmark.build import build_task, expected_manifest_path, pin_task
 from benchmark.errors import BuildError, HubError, ManifestMismatchError, SpecError
-from benchmark.registry import discover, resolve
-from benchmark.spec import load_spec, spec_from_text
+from benchmark.hub import transport as hub
+from benchmark.tasks.build import build_task, expected_manifest_path, pin_task
+from benchmark.tasks.registry import discover, resolve
+from benchmark.tasks.spec import load_spec, spec_from_text
 from tests.conftest import TINY_SPEC, make_table, write_tiny_task
 
 
@@ -27,10 +27,10 @@ def test_pull_refuses_manifest_names_outside_the_task(tiny: Path, tmp_path: Path
     manifest_path.write_text(json.dumps(manifest))
     (tmp_path / "PWNED.txt").unlink(missing_ok=True)
     with pytest.raises(HubError, match="not a valid manifest"):
-        hub.pull("tiny-task", "1.0.0", str(remote))
+        hub.pull("tiny-task", "1.0.0", str(remote), parse=spec_from_text)
     assert not list(tmp_path.rglob("PWNED.txt"))
     with pytest.raises(HubError, match="not a valid task reference"):
-        hub.pull("..", "1.0.0", str(remote))
+        hub.pull("..", "1.0.0", str(remote), parse=spec_from_text)
 
 
 def test_pin_builds_fresh_and_never_half_releases(tiny: Path) -> None:
@@ -44,7 +44,7 @@ def test_pin_builds_fresh_and_never_half_releases(tiny: Path) -> None:
 
 
 def test_failed_pin_leaves_the_draft_untouched(tiny: Path, monkeypatch) -> None:
-    from benchmark import build as build_mod
+    from benchmark.tasks import build as build_mod
 
     before = tiny.read_text()
     real = build_mod.build_task
@@ -64,7 +64,7 @@ def test_failed_pin_leaves_the_draft_untouched(tiny: Path, monkeypatch) -> None:
 
 
 def test_debris_and_stray_yaml_do_not_break_discovery(tiny: Path) -> None:
-    from benchmark.cache import cache_root
+    from benchmark.tasks.cache import cache_root
 
     debris = cache_root() / "tasks" / "tiny-task" / ".tmp-1.0.0-abcd"
     debris.mkdir(parents=True)
@@ -164,6 +164,6 @@ def test_manifest_for_pulled_verify_mismatch_is_manifest_error(tiny: Path) -> No
     path = build_task(load_spec(tiny), tiny).path
     (path / "manifest.json").unlink()
     with pytest.raises(ManifestMismatchError, match="no manifest"):
-        from benchmark.manifest import verify_dir
+        from benchmark.tasks.manifest import verify_dir
 
         verify_dir(path)

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from benchmark import hub
-from benchmark.build import build_task, pin_task
-from benchmark.cache import task_dir
-from benchmark.cases import load_case
+from benchmark.boards.entries import load_boards
+from benchmark.catalogue.cases import load_case
 from benchmark.cli import app
+from benchmark.common.safe_yaml import MAX_BYTES, MAX_DEPTH, load_yaml
 from benchmark.errors import CaseError, HubError, MedFailError, SpecError
-from benchmark.manifest import Manifest, file_entry
-from benchmark.registry import ENV_TASKS_PATH, resolve
-from benchmark.safe_yaml import MAX_BYTES, MAX_DEPTH, load_yaml
-from benchmark.spec import load_spec, spec_from_text
-from benchmark.submissions import load_boards
+from benchmark.hub import transport as hub
+from benchmark.tasks.build import build_task, pin_task
+from benchmark.tasks.cache import task_dir
+from benchmark.tasks.manifest import Manifest, file_entry
+from benchmark.tasks.registry import ENV_TASKS_PATH, resolve
+from benchmark.tasks.spec import load_spec, spec_from_text
 from tests.test_submissions import add_entry, board_of
 
 runner = CliRunner()
@@ -64,7 +64,7 @@ def test_billion_laughs_is_refused_within_a_memory_limit() -> None:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         from benchmark.errors import SpecError
-        from benchmark.spec import spec_from_text
+        from benchmark.tasks.spec import spec_from_text
         try:
             spec_from_text({BILLION_LAUGHS!r}, "laughs.yaml")
         except SpecError as e:
@@ -163,7 +163,7 @@ def test_a_hostile_mirror_spec_is_refused_before_anything_is_written(
     text, message = HOSTILE[name]
     (mirror / "spec.yaml").write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(SpecError) as err:
-        hub.pull("tiny-task", "1.0.0", str(mirror.parent.parent))
+        hub.pull("tiny-task", "1.0.0", str(mirror.parent.parent), parse=spec_from_text)
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not task_dir("tiny-task", "1.0.0").exists()
     assert not list(task_dir("tiny-task", "1.0.0").parent.glob(".tmp-*"))
@@ -186,7 +186,7 @@ def test_a_pulled_spec_naming_another_task_is_refused(
     (mirror / "manifest.json").write_text(forged.to_json())
     monkeypatch.delenv(ENV_TASKS_PATH)  # no local spec: the pull trusts the remote one
     with pytest.raises(HubError, match=r"is the spec of other-task@1\.0\.0; refused"):
-        hub.pull("tiny-task", "1.0.0", str(mirror.parent.parent))
+        hub.pull("tiny-task", "1.0.0", str(mirror.parent.parent), parse=spec_from_text)
     assert not task_dir("tiny-task", "1.0.0").exists()
     assert runner.invoke(app, ["tasks", "list"]).exit_code == 0
 
@@ -196,7 +196,7 @@ def test_an_oversized_remote_manifest_is_refused_unread(
 ) -> None:
     monkeypatch.setattr(hub, "MAX_MANIFEST_BYTES", 100)
     with pytest.raises(HubError, match="over the 100-byte limit; refused"):
-        hub.pull("tiny-task", "1.0.0", str(mirror.parent.parent))
+        hub.pull("tiny-task", "1.0.0", str(mirror.parent.parent), parse=spec_from_text)
 
 
 def test_a_deeply_nested_metadata_file_excludes_only_its_entry(tmp_path: Path) -> None:
@@ -208,3 +208,26 @@ def test_a_deeply_nested_metadata_file_excludes_only_its_entry(tmp_path: Path) -
     [problem] = board.problems
     assert problem.startswith("entry 'evil' excluded: metadata.yaml: refused: nested deeper")
     assert len(load_boards(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: !!binary //79\n", "could not determine a constructor"),  # bytes broke hashing
+        ("a: !!set {x, y}\n", "could not determine a constructor"),
+        ("n: 0x" + "f" * 5000 + "\n", "an integer beyond 64 bits"),  # broke hashing
+    ],
+)
+def test_values_no_medfail_file_holds_are_refused(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_yaml(text, "spec.yaml", SpecError)
+
+
+def test_a_link_to_an_endless_device_is_refused_unread(tmp_path: Path) -> None:
+    """``stat`` says /dev/zero holds 0 bytes; reading it would never end."""
+    from benchmark.common.safe_yaml import read_yaml
+
+    link = tmp_path / "1.0.0.yaml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(SpecError, match="not a regular file; refused"):
+        read_yaml(link, SpecError)

@@ -11,11 +11,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner, Result
 
+from benchmark.boards.entries import load_boards
 from benchmark.cli import app
-from benchmark.hashing import sha256_file
-from benchmark.report import Report
-from benchmark.submissions import load_boards
-from benchmark.task import Task
+from benchmark.common.hashing import sha256_file
+from benchmark.results.report import Report
+from benchmark.tasks.task import Task
 
 runner = CliRunner()
 
@@ -170,7 +170,7 @@ def test_probes_the_task_lists_but_medfail_lacks_are_noted_not_fatal(
         )
     )
     monkeypatch.setenv("MEDFAIL_TASKS_PATH", str(root))
-    from benchmark.evaluate import evaluate
+    from benchmark.scoring.evaluate import evaluate
 
     class Half:
         def predict_proba(self, X: pd.DataFrame) -> np.ndarray:

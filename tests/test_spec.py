@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from benchmark.errors import SpecError
-from benchmark.registry import BUILTIN_TASKS
-from benchmark.spec import load_spec, spec_from_text
+from benchmark.tasks.registry import BUILTIN_TASKS
+from benchmark.tasks.spec import load_spec, spec_from_text
 from tests.conftest import TINY_SPEC
 
 GOOD = TINY_SPEC.format(version="1.0.0", shard_rows=1000)

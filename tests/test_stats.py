@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
-from benchmark.stats import GroupedScorer, Resampler, percentile_ci
+from benchmark.stats.bootstrap import GroupedScorer, Resampler, percentile_ci
 
 
 def data(n: int, seed: int, ties: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

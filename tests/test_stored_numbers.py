@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from benchmark.boards.entries import load_boards
 from benchmark.cli import app
 from benchmark.errors import MedFailError
-from benchmark.evaluate import evaluate, min_replicates
-from benchmark.model_files import ModelLoadError, load_model
-from benchmark.registry import resolve
-from benchmark.report import PREDICTIONS_FILE, REPORT_FILE, Report
-from benchmark.rescore import recheck
-from benchmark.submissions import load_boards
-from benchmark.task import Task
+from benchmark.models.loading import ModelLoadError, load_model
+from benchmark.results.report import PREDICTIONS_FILE, REPORT_FILE, Report
+from benchmark.scoring.evaluate import evaluate, min_replicates
+from benchmark.scoring.rescore import recheck
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.task import Task
 from tests.test_scoring_cli import _baselines
 from tests.test_submissions import add_entry, board_of
 
@@ -90,7 +90,7 @@ def test_a_number_that_contradicts_the_predictions_excludes_the_entry(board: Pat
     assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
     [problem] = loaded.problems
     assert "its stored predictions contradict it: performance.auroc on id_test" in problem
-    assert "stored 0.999" in problem
+    assert "stored (0.999," in problem
 
 
 def test_full_recheck_catches_an_edited_interval_and_labels(board: Path) -> None:
@@ -193,7 +193,7 @@ def test_a_score_that_contradicts_the_probabilities_is_an_error(
 
 def test_every_metric_the_probes_write_has_a_stated_range(board: Path) -> None:
     """A new metric must say which values are possible, or impossible ones pass unchecked."""
-    from benchmark.definitions import metric_range
+    from benchmark.common.conventions import metric_range
 
     reports = [*board.glob("*/seed-*/report.json")]
     reports += Path(__file__).resolve().parents[1].glob("submissions/*/*/seed-*/report.json")
@@ -201,3 +201,85 @@ def test_every_metric_the_probes_write_has_a_stated_range(board: Path) -> None:
     assert {"auroc", "eod_sum", "robust_accuracy"} <= names
     unbounded = {n for n in names if metric_range(n) == (-np.inf, np.inf)}
     assert unbounded == set()
+
+
+# -- forged entries that agree with themselves ---------------------------------------------
+
+
+def forge(report: Report, frame: pd.DataFrame) -> Report:
+    """``report`` with every recomputable number recomputed from ``frame`` (the attacker
+    runs MedFail's own probes on forged predictions, so the entry agrees with itself)."""
+    from benchmark.scoring.predictions import from_frame
+    from benchmark.scoring.probes import PROBES, ScoringContext
+
+    spec = resolve(report.task.ref).spec
+    preds = from_frame(frame, list(report.task.classes))
+    tests = tuple(s for s in ("id_test", "ood_test") if s in preds)
+    ctx = ScoringContext(
+        spec,
+        None,  # type: ignore[arg-type]
+        {s: preds[s] for s in ("val", *tests)},
+        tests,
+        report.threshold.value,
+        n_boot=report.bootstrap.n_boot,
+        level=report.bootstrap.level,
+        seed=report.bootstrap.seed,
+    )
+    probes = [PROBES[p.name](**p.config).run(ctx) for p in report.probes]
+    return report.model_copy(update={"probes": probes}).with_predictions(frame)
+
+
+def test_labels_forged_to_fit_the_scores_are_caught_against_the_build(board: Path) -> None:
+    """Every number agrees with the stored predictions, whose labels were rewritten to
+    "in the top half of the split's scores": only the task build can tell."""
+    seed = board / "erm-mlp" / "seed-0"
+    report = Report.load(seed)
+    frame = report.predictions.copy()
+    test = frame["split"].isin(["id_test", "ood_test"])
+    rank = frame.groupby("split")["score"].rank(method="first", pct=True)
+    frame.loc[test, "y_true"] = (rank[test] > 0.5).astype(int)
+    forged = forge(report, frame)
+    assert forged.metric("auroc", "id_test").value > report.metric("auroc", "id_test").value
+    forged.save(seed, predictions=True)
+    assert recheck(Report.load(seed), resolve("tiny-task@1.0.0").spec) == []  # self-consistent
+    [loaded] = load_boards(board.parent)
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    assert "true labels are not the task build's" in loaded.problems[0]
+
+
+def test_an_entry_without_predictions_is_not_ranked(board: Path) -> None:
+    seed = board / "erm-gbm" / "seed-0"
+    Report.load(seed).save(seed, predictions=False)
+    [loaded] = load_boards(board.parent)
+    assert [e.metadata.name for e in loaded.entries] == ["erm-mlp"]
+    assert "saved without its predictions" in loaded.problems[0]
+
+
+def test_an_edited_interval_is_caught_on_the_board(board: Path) -> None:
+    path = board / "erm-mlp" / "seed-0" / REPORT_FILE
+    edit_report(
+        path, lambda d: first_metric(d, "performance", "auroc").update(ci_low=0.97, ci_high=0.99)
+    )
+    [loaded] = load_boards(board.parent)
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    [fast] = load_boards(board.parent, check="values")  # point values only: not seen
+    assert len(fast.entries) == 2
+
+
+def test_a_predictions_file_declaring_more_rows_than_its_report_is_refused(
+    board: Path,
+) -> None:
+    """A small compressed file can declare millions of rows; the footer is read first."""
+    from benchmark.results.predictions_file import write_predictions
+
+    seed = board / "erm-gbm" / "seed-0"
+    report = Report.load(seed)
+    frame = report.predictions
+    big = pd.concat([frame] * (report.max_prediction_rows() // len(frame) + 1))
+    digest = write_predictions(big, seed / "predictions.parquet")
+    report.model_copy(update={"predictions_sha256": digest}).model_dump_json()
+    (seed / REPORT_FILE).write_text(
+        report.model_copy(update={"predictions_sha256": digest}).model_dump_json()
+    )
+    with pytest.raises(MedFailError, match="over the limit"):
+        Report.load(seed)

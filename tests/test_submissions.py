@@ -9,18 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.definitions import metric_range
-from benchmark.errors import MedFailError
-from benchmark.model import ModelInfo
-from benchmark.report import (
-    BootstrapInfo,
-    MetricResult,
-    ProbeResult,
-    Report,
-    TaskInfo,
-    ThresholdInfo,
-)
-from benchmark.submissions import (
+from benchmark.boards.entries import (
     HEADLINES,
     Board,
     EntryMetadata,
@@ -29,6 +18,17 @@ from benchmark.submissions import (
     format_table,
     load_boards,
     write_entry,
+)
+from benchmark.common.conventions import metric_range
+from benchmark.errors import MedFailError
+from benchmark.results.report import (
+    BootstrapInfo,
+    MetricResult,
+    ModelInfo,
+    ProbeResult,
+    Report,
+    TaskInfo,
+    ThresholdInfo,
 )
 
 TASK = "tiny-task@1.0.0"
@@ -409,7 +409,7 @@ def test_seeds_of_one_entry_must_share_a_protocol(tmp_path: Path) -> None:
 
 
 def test_findings_in_a_probe_config_are_not_part_of_the_protocol() -> None:
-    from benchmark.submissions import protocol
+    from benchmark.boards.entries import protocol
 
     def with_adversarial(config: dict) -> Report:
         report = make_report()
@@ -421,3 +421,28 @@ def test_findings_in_a_probe_config_are_not_part_of_the_protocol() -> None:
     clean = with_adversarial(base | {"gradient_masking": []})
     assert protocol(masked) == protocol(clean)  # a badge is a finding about the model
     assert protocol(with_adversarial(base | {"attacks": ["square"]})) != protocol(clean)
+
+
+def test_copies_of_one_model_cannot_outvote_other_models(tmp_path: Path) -> None:
+    """Three copies of one entry scored under another protocol used to win the majority
+    and exclude the honest entries; copies of one model now count once."""
+
+    def entry(name: str, model: str, rule: str = "youden") -> None:
+        reports = {
+            k: make_report().model_copy(
+                update={
+                    "model": ModelInfo(name=name, adapter="torch", sha256=model * 64),
+                    "threshold": ThresholdInfo(rule=rule, value=0.5),
+                }
+            )
+            for k in (0, 1)
+        }
+        write_entry(tmp_path, make_metadata(name), reports)
+
+    entry("honest-a", "a")
+    entry("honest-b", "b")
+    for i in range(3):
+        entry(f"puppet-{i}", "c", rule="fixed")
+    board = board_of(tmp_path)
+    assert sorted(e.metadata.name for e in board.entries) == ["honest-a", "honest-b"]
+    assert sum("puppet" in p for p in board.problems) == 3

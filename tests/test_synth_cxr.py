@@ -15,9 +15,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.synth import style as st
-from benchmark.synth.base import LabelNoise, SynthBatch
-from benchmark.synth.cxr import (
+from benchmark.tasks.synth import style as st
+from benchmark.tasks.synth.base import LabelNoise, SynthBatch
+from benchmark.tasks.synth.cxr import (
     CLASSES,
     Cohort,
     Params,
@@ -26,7 +26,7 @@ from benchmark.synth.cxr import (
     lung_field,
     render,
 )
-from benchmark.synth.style import ScannerStyle
+from benchmark.tasks.synth.style import ScannerStyle
 
 QUIET = ScannerStyle(noise_level=0.0)
 OBVIOUS = {"contrast": (0.25, 0.35), "size": (3.0, 5.0), "opacity_size": (5.0, 8.0)}

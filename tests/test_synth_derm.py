@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from benchmark.synth import derm as d
+from benchmark.tasks.synth import derm as d
 
 
 def _params(*cohorts: dict[str, Any], size: int = 48) -> d.Params:

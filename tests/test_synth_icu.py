@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from benchmark.synth.base import LabelNoise
-from benchmark.synth.icu import (
+from benchmark.tasks.synth.base import LabelNoise
+from benchmark.tasks.synth.icu import (
     ARTEFACT_VALUES,
     CHANNELS,
     CLASSES,

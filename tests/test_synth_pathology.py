@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.synth import pathology as p
+from benchmark.tasks.synth import pathology as p
 
 
 def _params(*cohorts: dict[str, Any], size: int = 32, **kw: Any) -> p.Params:

@@ -4,7 +4,7 @@ Each ``tasks/synth-*`` spec must be released with a passing validity record for 
 its pinned data, must rebuild byte for byte (the build checks the pin), and must show the
 failure its claim names in the claimed direction on a small rebuild with a fast model
 (logistic regression on pooled pixels or window summaries; the records come from the
-card's deep baselines, ``benchmarks/validity.py``).
+card's deep baselines, ``benchmarks/release/validity.py``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.build import build_task
-from benchmark.evaluate import evaluate
-from benchmark.registry import BUILTIN_TASKS
-from benchmark.spec import load_spec
-from benchmark.task import Task
-from benchmark.validity import claim_metric, read_validity
+from benchmark.scoring.evaluate import evaluate
+from benchmark.tasks.build import build_task
+from benchmark.tasks.registry import BUILTIN_TASKS
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.task import Task
+from benchmark.tasks.validity import claim_metric, read_validity
 
 SYNTH = [  # generator tasks (the adversarial-transfer task has its own tests)
     p
@@ -55,7 +55,7 @@ def test_released_with_a_passing_record_for_the_pinned_data(path: Path) -> None:
     spec = load_spec(path)
     assert spec.released and spec.validity is not None
     record = read_validity(path)
-    assert record is not None, "run benchmarks/validity.py"
+    assert record is not None, "run benchmarks/release/validity.py"
     assert record.content_sha256 == spec.manifest_sha256
     assert record.claim == spec.validity
     assert record.passed
@@ -79,8 +79,8 @@ def test_rebuild_reproduces_the_release_byte_for_byte(path: Path) -> None:
 
 HASH_SCRIPT = """
 import hashlib, sys
-from benchmark.spec import load_spec
-from benchmark.sources.synthetic import generator_module
+from benchmark.tasks.spec import load_spec
+from benchmark.tasks.sources.synthetic import generator_module
 for path in sys.argv[1:]:
     spec = load_spec(path)
     module = generator_module(spec.source.params["generator"])

@@ -15,12 +15,12 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # leaderboard/, for boards.py
 
-from boards import render_board, submissions_root
+from boards import checked_boards, render_board, submissions_root
 
-from benchmark.cases import load_cases
-from benchmark.catalogue import CASES_ROOT, render_case, select, stats
-from benchmark.submissions import HEADLINES, load_boards
-from benchmark.taxonomy import LAYERS
+from benchmark.boards.entries import HEADLINES
+from benchmark.catalogue.browse import render_case, select, stats
+from benchmark.catalogue.cases import CASES_ROOT, load_cases
+from benchmark.catalogue.taxonomy import LAYERS
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
     case_id = st.selectbox("Case", [c.id for c in chosen])
     case = next(c for c in chosen if c.id == case_id)
     st.markdown(render_case(case))
-    boards = {b.task.split("@")[0]: b for b in load_boards(submissions_root(sys.argv[1:]))}
+    boards = {b.task.split("@")[0]: b for b in checked_boards(submissions_root(sys.argv[1:]))}
     for r in case.reproduced_by:
         board = boards.get(r.task)
         if board is None:

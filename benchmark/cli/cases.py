@@ -1,0 +1,152 @@
+"""``medfail cases``: the failure-case catalogue (list, show, stats, export, publish, pull)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markdown import Markdown
+from rich.table import Table
+
+from benchmark.cli.common import (
+    out,
+    progress,
+    publish_folder,
+)
+from benchmark.errors import (
+    TaskNotFoundError,
+)
+from benchmark.hub import transport as hub
+from benchmark.tasks.cache import task_dir
+
+cases_app = typer.Typer(
+    help="The failure-case catalogue: list, show, stats, export, publish, pull.",
+    no_args_is_help=True,
+)
+
+
+@cases_app.command("list")
+def cases_list(
+    domain: str = typer.Option(None, "--domain", help="e.g. radiology, ehr"),
+    layer: str = typer.Option(None, "--layer", help="taxonomy layer or path prefix, e.g. data"),
+    dimension: str = typer.Option(None, "--dimension", help="e.g. shift, subgroup-bias"),
+    reproduced: bool = typer.Option(
+        None, "--reproduced/--not-reproduced", help="only cases with (without) a task"
+    ),
+) -> None:
+    """Cases matching every filter: id, year, domain, dimensions, reproducing tasks."""
+    from benchmark.catalogue.browse import select
+    from benchmark.catalogue.cases import CASES_ROOT, load_cases
+
+    cases = select(
+        load_cases(CASES_ROOT),
+        domain=domain,
+        layer=layer,
+        dimension=dimension,
+        reproduced=reproduced,
+    )
+    table = Table(title=f"MedFail failure cases ({len(cases)})")
+    for col in ("case", "year", "domain", "dimensions", "reproduced by"):
+        table.add_column(col, no_wrap=col == "case")
+    for c in cases:
+        tasks = "\n".join(f"{r.task} ({r.closeness})" for r in c.reproduced_by) or "-"
+        table.add_row(c.id, str(c.year), c.domain, ", ".join(c.dimensions), tasks)
+    out.print(table)
+
+
+@cases_app.command("show")
+def cases_show(
+    case_id: str = typer.Argument(..., help="a case id (medfail cases list)"),
+    as_json: bool = typer.Option(False, "--json", help="print the case as JSON"),
+) -> None:
+    """One case in full: what failed, figures, cause, sources and reproducing tasks."""
+    from benchmark.catalogue.browse import case_json, render_case
+    from benchmark.catalogue.cases import CASES_ROOT, load_cases
+
+    cases = {c.id: c for c in load_cases(CASES_ROOT)}
+    if case_id not in cases:
+        near = sorted(i for i in cases if case_id in i or i in case_id)[:5]
+        hint = f"; did you mean {', '.join(near)}?" if near else "; see: medfail cases list"
+        raise TaskNotFoundError(f"no case {case_id!r}{hint}")
+    if as_json:
+        out.print_json(case_json(cases[case_id]))
+    else:
+        out.print(Markdown(render_case(cases[case_id])))
+
+
+@cases_app.command("stats")
+def cases_stats() -> None:
+    """Counts by taxonomy layer x domain, and the cases no task reproduces yet."""
+    from benchmark.catalogue.browse import stats
+    from benchmark.catalogue.cases import CASES_ROOT, load_cases
+
+    s = stats(load_cases(CASES_ROOT))
+    domains = list(s.by_domain)
+    table = Table(title=f"{s.n} cases by taxonomy layer (rows) and domain (columns)")
+    table.add_column("layer")
+    for d in domains:
+        table.add_column(d, justify="right")
+    for layer, row in s.by_layer_domain.items():
+        table.add_row(layer, *(str(row[d]) for d in domains))
+    table.add_row("[bold]cases", *(f"[bold]{s.by_domain[d]}" for d in domains))
+    out.print(table)
+    out.print("dimensions: " + ", ".join(f"{k} {v}" for k, v in s.by_dimension.items()))
+    out.print(
+        f"\n[bold]{len(s.unreproduced)} cases with no reproducing task[/] (what to build next):"
+    )
+    for c in s.unreproduced:
+        out.print(f"  {c.id} [dim]({c.domain}; {', '.join(c.taxonomy)})[/]")
+
+
+@cases_app.command("export")
+def cases_export(
+    out_dir: Path = typer.Option(
+        None, "--out", help="folder to build into (default: the cache, for publish)"
+    ),
+) -> None:
+    """Build the catalogue: Parquet table, card and sha256 manifest (byte-identical)."""
+    from benchmark.hub.catalogue_dataset import export
+
+    manifest = export(out=out_dir)
+    where = out_dir or task_dir(manifest.task, manifest.version)
+    out.print(
+        f"{manifest.task}@{manifest.version}: content_sha256 {manifest.content_sha256}\n"
+        f"built at {where}"
+    )
+
+
+@cases_app.command("publish")
+def cases_publish(
+    to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
+) -> None:
+    """Upload the exported catalogue (run medfail cases export first)."""
+    from benchmark.hub.catalogue_dataset import load_catalogue_spec
+
+    spec = load_catalogue_spec()
+    publish_folder(spec.ref, spec.manifest_sha256, to, "medfail cases export")
+
+
+@cases_app.command("pull")
+def cases_pull(
+    version: str = typer.Argument(..., help="catalogue version, e.g. 1.0.0"),
+    source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),
+) -> None:
+    """Download a catalogue version, verify it, and only then place it in the cache."""
+    from benchmark.hub.catalogue_dataset import (
+        CATALOGUE_ID,
+        catalogue_spec_from_text,
+        load_catalogue_spec,
+    )
+
+    local = load_catalogue_spec()
+    with progress(f"pulling {CATALOGUE_ID}@{version}", None) as step:
+        manifest = hub.pull(
+            CATALOGUE_ID,
+            version,
+            source,
+            parse=catalogue_spec_from_text,
+            local_spec=local if local.version == version else None,
+            step=step,
+        )
+    where = task_dir(manifest.task, manifest.version)
+    out.print(f"[green]{manifest.task}@{version}: pulled and verified[/] into {where}")

@@ -1,0 +1,59 @@
+"""The ``medfail`` command line (typer + rich): the root app and its command groups.
+
+Errors print as one line per problem; ``medfail --debug ...`` shows the traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from benchmark.cli.baselines import baselines_app, demo
+from benchmark.cli.cases import cases_app
+from benchmark.cli.common import (
+    print_error,
+    state,
+)
+from benchmark.cli.leaderboard import leaderboard_cmd
+from benchmark.cli.scoring import compare_cmd, evaluate_cmd
+from benchmark.cli.tasks import tasks_app
+from benchmark.errors import (
+    MedFailError,
+)
+
+app = typer.Typer(
+    help="MedFail: benchmark tasks for the ways deep learning fails in healthcare.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(cases_app, name="cases")
+app.add_typer(baselines_app, name="baselines")
+app.command("evaluate")(evaluate_cmd)
+app.command("compare")(compare_cmd)
+app.command("leaderboard")(leaderboard_cmd)
+app.command("demo", context_settings={"allow_extra_args": True})(demo)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    state["debug"] = debug
+
+
+def main() -> None:
+    """Console entry point: MedFail errors become one line each, exit status 1; Ctrl-C is
+    one line and exit status 130."""
+    try:
+        app()
+    except (MedFailError, OSError) as e:
+        if state["debug"]:
+            raise
+        print_error(str(e) or type(e).__name__)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        if state["debug"]:
+            raise
+        print_error("interrupted")
+        sys.exit(130)

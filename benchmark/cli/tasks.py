@@ -1,0 +1,170 @@
+"""``medfail tasks``: list, read, build, verify, release, publish and pull task versions."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+from benchmark.cli.common import (
+    build_with_progress,
+    err,
+    exact_ref,
+    out,
+    progress,
+    publish_folder,
+    resolve_ref,
+)
+from benchmark.errors import (
+    ManifestMismatchError,
+    MedFailError,
+    SpecError,
+    TaskNotFoundError,
+)
+from benchmark.hub import transport as hub
+from benchmark.tasks.build import BUILD_STEPS, CARD, pin_task
+from benchmark.tasks.cache import task_dir
+from benchmark.tasks.manifest import MANIFEST, verify_dir
+from benchmark.tasks.registry import (
+    read_spec,
+    resolve,
+    scan,
+)
+from benchmark.tasks.spec import spec_from_text, version_key
+
+tasks_app = typer.Typer(help="List, build, verify, publish and pull tasks.", no_args_is_help=True)
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """Every known task version: modality, taxonomy, released, built, verified."""
+    table = Table(title="MedFail tasks")
+    table.add_column("task", no_wrap=True)
+    for col in ("version", "modality", "taxonomy", "released", "built", "verified"):
+        table.add_column(col)
+    found, conflicts = scan()
+    invalid = []
+    for task_id, versions in sorted(found.items()):
+        for ver in sorted(versions, key=version_key):
+            try:
+                if f"{task_id}@{ver}" in conflicts:
+                    raise SpecError(f"{task_id}@{ver} is {conflicts[f'{task_id}@{ver}']}")
+                spec = read_spec(versions[ver])
+            except MedFailError as e:  # one broken spec is a row, never the whole listing
+                invalid.append(str(e))
+                table.add_row(task_id, ver, "-", "-", Text("invalid", style="red"), "-", "-")
+                continue
+            path = task_dir(task_id, ver)
+            built = (path / MANIFEST).is_file()
+            verified = "-"
+            if built:
+                try:
+                    manifest = verify_dir(path, spec.manifest_sha256)
+                    ok = manifest.spec_sha256 == spec.sha256()
+                    verified = "[green]yes" if ok else "[red]stale spec"
+                except MedFailError:
+                    verified = "[red]NO"
+            table.add_row(
+                task_id,
+                ver,
+                spec.modality,
+                "\n".join(spec.taxonomy),
+                "yes" if spec.released else "draft",
+                "yes" if built else "no",
+                verified,
+            )
+    out.print(table)
+    for problem in invalid:
+        err.print(Text("invalid spec: ", style="red") + Text(problem))
+
+
+@tasks_app.command("info")
+def tasks_info(
+    ref: str = typer.Argument(..., help="ID or ID@VERSION"),
+    raw: bool = typer.Option(False, "--raw", help="Print the markdown source."),
+) -> None:
+    """Show the task card (built first if needed: the card carries the built counts)."""
+    resolved = resolve_ref(ref)
+    path = task_dir(resolved.spec.id, resolved.spec.version)
+    if not (path / MANIFEST).is_file():
+        err.print(f"{resolved.spec.ref} is not built yet; building it to write the card")
+    outcome = build_with_progress(resolved)
+    text = (outcome.path / CARD).read_text(encoding="utf-8")
+    if raw:
+        sys.stdout.write(text)
+    else:
+        out.print(Markdown(text.split("---\n", 2)[-1]))
+
+
+@tasks_app.command("build")
+def tasks_build(
+    ref: str = typer.Argument(..., help="ID or ID@VERSION"),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the cache verifies."),
+) -> None:
+    """Build deterministically into the cache, with a manifest and a card."""
+    resolved = resolve_ref(ref)
+    outcome = build_with_progress(resolved, force=force)
+    verb = "already built and verified" if outcome.reused else "built"
+    out.print(f"{resolved.spec.ref}: {verb} at {outcome.path}")
+    out.print(f"content_sha256 {outcome.manifest.content_sha256}")
+
+
+@tasks_app.command("verify")
+def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> None:
+    """Re-hash the cached files against the manifest (and a released spec's pin)."""
+    resolved = resolve_ref(ref)
+    spec = resolved.spec
+    path = task_dir(spec.id, spec.version)
+    if not (path / MANIFEST).is_file():
+        raise TaskNotFoundError(f"{spec.ref} is not built; run: medfail tasks build {spec.ref}")
+    manifest = verify_dir(path, spec.manifest_sha256)
+    n = len(manifest.files) + len(manifest.extras)
+    if manifest.spec_sha256 != spec.sha256():
+        raise ManifestMismatchError(
+            f"{spec.ref}: the {n} files match their manifest, but the build came from other "
+            f"spec content; run: medfail tasks build {spec.ref} --force"
+        )
+    out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}")
+
+
+@tasks_app.command("pin")
+def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> None:
+    """Release a draft: build it, write the expected manifest and pin its digest in the spec."""
+    task_id, ver = exact_ref(ref)
+    resolved = resolve(f"{task_id}@{ver}")
+    with progress(f"pinning {resolved.spec.ref}", BUILD_STEPS) as step:
+        digest = pin_task(resolved.spec_path, step=step)
+    out.print(f"{resolved.spec.ref}: released with manifest_sha256 {digest}")
+
+
+@tasks_app.command("publish")
+def tasks_publish(
+    ref: str = typer.Argument(..., help="ID@VERSION"),
+    to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
+) -> None:
+    """Upload a built, verified task version."""
+    task_id, ver = exact_ref(ref)
+    resolved = resolve(f"{task_id}@{ver}")
+    publish_folder(ref, resolved.spec.manifest_sha256, to, f"medfail tasks build {ref}")
+
+
+@tasks_app.command("pull")
+def tasks_pull(
+    ref: str = typer.Argument(..., help="ID@VERSION"),
+    source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),
+) -> None:
+    """Download a task version, verify it, and only then place it in the cache."""
+    task_id, ver = exact_ref(ref)
+    try:
+        local_spec = resolve(f"{task_id}@{ver}").spec
+    except TaskNotFoundError:
+        local_spec = None
+    with progress(f"pulling {ref}", None) as step:
+        manifest = hub.pull(
+            task_id, ver, source, parse=spec_from_text, local_spec=local_spec, step=step
+        )
+    n = len(manifest.files) + len(manifest.extras)
+    out.print(f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}")

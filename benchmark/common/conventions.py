@@ -1,0 +1,196 @@
+"""Probe names and the exact metric conventions that task cards state.
+
+This is the single written source of each convention: cards quote it, and the probe
+implementations cite it in their docstrings. Directions are stated per metric; no two
+conventions share a name. A released card quotes these texts, so changing one changes
+every released pin that quotes it (the embedded-task tests catch that).
+
+Binary tasks: ``p`` is the probability of the positive class, ``y`` is 1 for the positive
+class, and a decision is ``p >= t`` with ``t`` the threshold frozen on ``val``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+#: Probe name -> (metric, definition) pairs, in the order a card lists them.
+METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
+    "performance": [
+        ("auroc", "Area under the ROC curve of p; ties count 1/2 (sklearn roc_auc_score)."),
+        ("auprc", "Average precision, sum_k (R_k - R_k-1) P_k (sklearn average_precision_score)."),
+        ("accuracy", "Share of correct decisions at the frozen threshold."),
+        ("f1", "F1 = 2TP / (2TP + FP + FN) at the frozen threshold; undefined if 2TP+FP+FN = 0."),
+        (
+            "sensitivity_at_specificity",
+            "Largest TPR over all thresholds on the scored split whose specificity 1 - FPR "
+            "is >= 0.9 (sklearn roc_curve, drop_intermediate=False); a curve summary, not an "
+            "operating point.",
+        ),
+        (
+            "threshold_drift",
+            "Youden-optimal threshold on the scored split (max TPR - FPR, ties to the higher "
+            "threshold) minus the frozen threshold; reported, never used to score.",
+        ),
+    ],
+    "calibration": [
+        (
+            "ece_equal_width",
+            "ECE = sum_b (n_b/N) |mean(y)_b - mean(p)_b| over 15 bins of width 1/15 on [0, 1], "
+            "binned as sklearn calibration_curve(strategy='uniform'); calibration of p. The "
+            "plug-in ECE is biased upward, so its percentile CI can lie above the estimate.",
+        ),
+        (
+            "ece_equal_mass",
+            "The same sum over 15 bins with edges at the quantiles of p on the scored split "
+            "(calibration_curve(strategy='quantile')); edges stay fixed across replicates.",
+        ),
+        ("brier", "Mean of (p - y)^2 (sklearn brier_score_loss); lower is better."),
+        (
+            "per group; reliability",
+            "All three also per group of every attribute (equal-mass edges from the group's "
+            "own rows); reliability curves give per-bin mean p, mean y and count.",
+        ),
+    ],
+    "fairness": [
+        ("disparate_impact", "DI = P(yhat=1 | group) / P(yhat=1 | reference group); 1 is parity."),
+        (
+            "eod_sum",
+            "EOD (seed definition) = |TPR_g - TPR_ref| + |FPR_g - FPR_ref| per group; the "
+            "attribute summary is the largest over groups.",
+        ),
+        (
+            "tpr_gap / fpr_gap / auroc_gap",
+            "Signed gaps per group: TPR_g - TPR_ref (equal-opportunity difference), "
+            "FPR_g - FPR_ref and AUROC_g - AUROC_ref; 0 is parity, the reference group is 0.",
+        ),
+        (
+            "equalized_odds_difference_max",
+            "fairlearn equalized_odds_difference: max(max-min TPR, max-min FPR) over groups; "
+            "a group whose rate is undefined (no positives or negatives) is left out, where "
+            "fairlearn would count it as 0.",
+        ),
+        (
+            "equal_opportunity_ratio_gap",
+            "ED = |TPR_g - TPR_ref| / TPR_ref per group; the summary is the largest.",
+        ),
+        (
+            "demographic_parity_difference",
+            "fairlearn demographic_parity_difference: max - min of P(yhat=1) over groups.",
+        ),
+        (
+            "demographic_parity_ratio",
+            "fairlearn demographic_parity_ratio: min / max of P(yhat=1) over groups.",
+        ),
+        (
+            "per group",
+            "Each group's n, selection_rate, tpr, fpr, accuracy and auroc; a group under "
+            "min_group_size is flagged with a warning.",
+        ),
+        (
+            "worst_group_auroc",
+            "Lowest per-group AUROC over groups with at least min_group_size samples.",
+        ),
+        (
+            "worst_group_accuracy",
+            "Lowest per-group accuracy at the frozen threshold, same groups as above.",
+        ),
+    ],
+    "shift": [
+        (
+            "shift_robustness_<m>",
+            "(m_ID - m_OOD) / m_ID for each performance metric m (id_test vs ood_test); 0 is "
+            "no drop, positive is a drop. Splits are resampled independently.",
+        ),
+        ("ood_minus_id_<m>", "m_OOD - m_ID, the absolute change (negative is a drop)."),
+    ],
+    "corruption": [
+        (
+            "auroc / accuracy / balanced_error per corruption and severity",
+            "The test split (id_test, else ood_test; at most 2,000 seeded samples) re-scored "
+            "after each corruption at severities 1-5, seeded per image; balanced error = "
+            "1 - (TPR + TNR) / 2 at the frozen threshold; balanced_error_increase is the "
+            "paired change from clean images.",
+        ),
+        (
+            "ce / mce",
+            "CE_c = sum_s E_cs / sum_s E_cs(ERM), mCE = mean over corruptions (ImageNet-C's "
+            "normalised form, E = balanced error, ERM = the task's reference baseline, held "
+            "fixed); relative_ce / relative_mce use E_cs - E_clean on both sides.",
+        ),
+        (
+            "relative_robustness curve",
+            "Per severity (0 = clean), the mean over corruptions of AUROC_s / AUROC_clean.",
+        ),
+    ],
+    "adversarial": [
+        (
+            "robust_accuracy / robust_auroc / robust_f1 / robust_sensitivity per eps",
+            "L-inf attacks (ART: FGSM, PGD with random starts, Square) on images in [0, 1] "
+            "whose goal is to flip the decision p >= t at the frozen threshold; each example "
+            "counts with its worst case over the attacks (its lowest score if positive, "
+            "highest if negative); at most 200 seeded samples, recorded.",
+        ),
+        (
+            "attack_success_rate",
+            "Share of examples correct on clean inputs whose decision some attack flips.",
+        ),
+        (
+            "gradient-masking badge",
+            "Raised, with reasons, when Square beats the gradient attacks, FGSM beats PGD, "
+            "robust accuracy rises with eps, or input gradients are zero or NaN.",
+        ),
+    ],
+    "explanation": [("saliency_dice", "Dice(A, B) = 2|A n B| / (|A| + |B|) against the ROI.")],
+}
+
+PROBE_NAMES: tuple[str, ...] = tuple(METRIC_DEFINITIONS)
+
+#: Threshold rules a task may name; the threshold is chosen on ``val`` and frozen.
+THRESHOLD_RULES: dict[str, str] = {
+    "youden": "maximise Youden's J = TPR - FPR on val; ties go to the higher threshold",
+    "fixed_specificity": "the lowest threshold whose specificity on val is >= the target",
+    "fixed": "a fixed threshold stated in the spec",
+}
+
+#: The scorer's default bootstrap: replicates and interval level (the seed is the task's).
+DEFAULT_N_BOOT = 1000
+DEFAULT_LEVEL = 0.95
+
+#: Confidence intervals: the scorer's default bootstrap.
+CI_PROTOCOL = (
+    "95% percentile bootstrap, 1,000 replicates per test split: patients are resampled with "
+    "replacement (all rows of a patient move together), within each site where the task has "
+    "sites; the seed is SeedSequence([task seed, crc32(split)]), so two models scored on the "
+    "same task see the same resamples. A metric undefined on a replicate is left out of "
+    "that replicate; if more than 5% are left out the interval is not reported."
+)
+
+#: The values a stored metric can take, as (pattern, low, high) on the metric name, first
+#: match wins; a value or CI bound outside is impossible, so a report holding one is refused.
+#: Every metric must be finite; a name no pattern matches is checked for finiteness only.
+METRIC_RANGES: tuple[tuple[str, float, float], ...] = (
+    (r"shift_robustness_.+", -math.inf, 1.0),  # (m_ID - m_OOD) / m_ID with m >= 0
+    (r"relative_(ce|mce)", -math.inf, math.inf),  # E_cs - E_clean may be negative
+    (r"eod_sum", 0.0, 2.0),  # |dTPR| + |dFPR|
+    (r"disparate_impact|equal_opportunity_ratio_gap|ce|mce", 0.0, math.inf),  # ratios
+    (r"threshold_drift|.+_gap|ood_minus_id_.+|balanced_error_increase", -1.0, 1.0),
+    (
+        r"(robust_)?(auroc|auprc|accuracy|f1|sensitivity)|sensitivity_at_specificity|brier"
+        r"|ece_.+|selection_rate|tpr|fpr|worst_group_.+|attack_success_rate"
+        r"|demographic_parity_(difference|ratio)|equalized_odds_difference_max"
+        r"|(clean_|mean_)?balanced_error|saliency_dice",
+        0.0,
+        1.0,
+    ),
+)
+#: Slack for float rounding at a range's ends.
+RANGE_SLACK = 1e-9
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The closed interval ``metric`` lives in (:data:`METRIC_RANGES`); (-inf, inf) if unknown."""
+    for pattern, low, high in METRIC_RANGES:
+        if re.fullmatch(pattern, metric):
+            return low, high
+    return -math.inf, math.inf

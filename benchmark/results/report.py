@@ -1,0 +1,263 @@
+"""The Report: typed results of one model on one task version, pinned to both hashes.
+
+A report is a pydantic model serialised to JSON. Results are long-form rows
+(:class:`MetricResult`: probe, metric, split, attribute, group, value, CI), so a report
+is one ``DataFrame`` away (:meth:`Report.to_frame`) and the leaderboard reads every
+report the same way. An undefined value is ``null`` with a ``reason``, never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from benchmark.common.conventions import RANGE_SLACK, metric_range
+from benchmark.common.files import atomic_write_text, read_limited
+from benchmark.common.hashing import sha256_file
+from benchmark.common.schema import StrictModel
+from benchmark.errors import MedFailError
+from benchmark.results.predictions_file import read_predictions, write_predictions
+
+REPORT_FILE = "report.json"
+PREDICTIONS_FILE = "predictions.parquet"
+SCHEMA_VERSION = 1
+#: Largest report.json read, in bytes (the committed reports are under 0.1 MB).
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+
+class ModelInfo(StrictModel):
+    """What a report records about the model it scored."""
+
+    name: str
+    adapter: str
+    sha256: str | None = None
+    hash_of: Literal["file", "weights", "predictions"] = "predictions"
+    capabilities: list[str] = []
+
+
+class MetricResult(StrictModel):
+    """One number with its confidence interval. ``value`` is None when undefined."""
+
+    probe: str
+    metric: str
+    split: str
+    attribute: str | None = None
+    group: str | None = None
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = Field(default=None, ge=0)
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _possible(self) -> MetricResult:
+        """Finite numbers in the metric's range (:func:`metric_range`), ``ci_low <= ci_high``."""
+        low, high = metric_range(self.metric)
+        for name in ("value", "ci_low", "ci_high"):
+            x = getattr(self, name)
+            if x is None:
+                continue
+            if not math.isfinite(x):
+                raise ValueError(f"{self.metric} {name} is {x}: not a finite number")
+            if not low - RANGE_SLACK <= x <= high + RANGE_SLACK:
+                raise ValueError(
+                    f"{self.metric} {name} is {x:.6g}, outside its possible range [{low}, {high}]"
+                )
+        if self.ci_low is not None and self.ci_high is not None and self.ci_low > self.ci_high:
+            raise ValueError(f"{self.metric}: ci_low {self.ci_low} > ci_high {self.ci_high}")
+        return self
+
+    @classmethod
+    def of(cls, value: float, lo: float, hi: float, **fields: Any) -> MetricResult:
+        """Build from floats, mapping NaN to None (JSON has no NaN)."""
+
+        def clean(x: float) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        return cls(value=clean(value), ci_low=clean(lo), ci_high=clean(hi), **fields)
+
+
+class Curve(StrictModel):
+    """Curve data, e.g. a reliability diagram: per-bin x (mean p), y (mean y), count."""
+
+    probe: str
+    name: str
+    split: str
+    attribute: str | None = None
+    group: str | None = None
+    x: list[float]
+    y: list[float]
+    count: list[float]
+
+
+class ProbeResult(StrictModel):
+    name: str
+    config: dict[str, Any]
+    metrics: list[MetricResult]
+    curves: list[Curve] = []
+    warnings: list[str] = []
+
+    _predictions: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def predictions(self) -> dict[str, Any]:
+        """Per-sample predictions the probe derived, by pseudo-split (e.g. worst-case scores
+        under attack, ``id_test@linf=4/255``); saved with the report's predictions."""
+        return self._predictions
+
+    def with_predictions(self, predictions: dict[str, Any]) -> ProbeResult:
+        self._predictions = dict(predictions)
+        return self
+
+
+class TaskInfo(StrictModel):
+    id: str
+    version: str
+    content_sha256: str = Field(description="manifest content digest of the scored build")
+    spec_sha256: str
+    classes: list[str]
+    released: bool = Field(default=False, description="scored on a released (pinned) version")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class BootstrapInfo(StrictModel):
+    n_boot: int
+    level: float
+    seed: int
+    unit: Literal["patient", "row"]
+    strata: str | None
+    method: str = "percentile"
+
+
+class ThresholdInfo(StrictModel):
+    rule: str
+    value: float
+    chosen_on: str = "val"
+
+
+class Report(StrictModel):
+    schema_version: int = SCHEMA_VERSION
+    medfail_version: str
+    created_at: str
+    task: TaskInfo
+    model: ModelInfo
+    seeds: dict[str, int]
+    bootstrap: BootstrapInfo
+    threshold: ThresholdInfo
+    splits: dict[str, int] = Field(description="rows scored per split")
+    probes: list[ProbeResult]
+    warnings: list[str] = []
+    timings: dict[str, float] = Field(description="seconds per stage")
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="python and key package versions that scored it"
+    )
+    predictions_sha256: str | None = Field(
+        default=None, description="sha256 of the predictions.parquet saved with this report"
+    )
+
+    _predictions: pd.DataFrame | None = PrivateAttr(default=None)
+
+    @property
+    def predictions(self) -> pd.DataFrame | None:
+        """Per-sample predictions behind every number (None if not kept)."""
+        return self._predictions
+
+    def with_predictions(self, frame: pd.DataFrame | None) -> Report:
+        self._predictions = frame
+        return self
+
+    def max_prediction_rows(self) -> int:
+        """The most rows this report's predictions file can hold: every scored row once, plus
+        derived copies (scores under attack) of at most as many rows again per probe."""
+        return sum(self.splits.values()) * (1 + len(self.probes))
+
+    def probe(self, name: str) -> ProbeResult:
+        for p in self.probes:
+            if p.name == name:
+                return p
+        raise KeyError(f"the report has no {name!r} probe; probes: {[p.name for p in self.probes]}")
+
+    def metric(
+        self,
+        metric: str,
+        split: str,
+        *,
+        probe: str | None = None,
+        attribute: str | None = None,
+        group: str | None = None,
+    ) -> MetricResult:
+        """The one result matching all the keys (KeyError if none)."""
+        for p in self.probes:
+            if probe is not None and p.name != probe:
+                continue
+            for m in p.metrics:
+                if (m.metric, m.split, m.attribute, m.group) == (metric, split, attribute, group):
+                    return m
+        raise KeyError(f"no {metric} on {split} (attribute={attribute}, group={group})")
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every metric as one row (columns as in :class:`MetricResult`)."""
+        rows = [m.model_dump() for p in self.probes for m in p.metrics]
+        return pd.DataFrame(rows, columns=list(MetricResult.model_fields))
+
+    def save(self, folder: str | Path, *, predictions: bool = False) -> Path:
+        """Write ``report.json`` (and ``predictions.parquet`` if asked) atomically.
+
+        The report records the predictions file's sha256, so :meth:`load` attaches only the
+        file written with it; a report saved without predictions attaches none, and a
+        predictions file left in ``folder`` by an earlier report is removed.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = self.model_copy(update={"predictions_sha256": None})
+        if predictions:
+            if self._predictions is None:
+                raise MedFailError("this report kept no predictions to save")
+            digest = write_predictions(self._predictions, folder / PREDICTIONS_FILE)
+            report = self.model_copy(update={"predictions_sha256": digest})
+        path = folder / REPORT_FILE
+        atomic_write_text(path, report.model_dump_json(indent=1) + "\n")
+        if not predictions:  # after the new report is in place: an earlier model's numbers
+            (folder / PREDICTIONS_FILE).unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Report:
+        """Read a report JSON (a folder means its ``report.json``) and, if the report names
+        one, its predictions file, checked against the recorded sha256."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / REPORT_FILE
+        if not path.exists():
+            raise MedFailError(f"no report at {path}")
+        raw = read_limited(path, MAX_REPORT_BYTES, MedFailError)
+        try:
+            report = cls.model_validate_json(raw)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "(top level)"
+            detail = f"{where}: {first['msg'].removeprefix('Value error, ')}"
+            more = f"; {e.error_count() - 1} more problem(s)" if e.error_count() > 1 else ""
+            raise MedFailError(f"{path}: not a valid MedFail report ({detail}{more})") from e
+        if report.schema_version != SCHEMA_VERSION:
+            raise MedFailError(
+                f"{path}: report schema {report.schema_version}; MedFail reads {SCHEMA_VERSION}"
+            )
+        preds = path.parent / PREDICTIONS_FILE
+        if report.predictions_sha256 is not None:
+            if not preds.is_file():
+                raise MedFailError(f"{path}: its predictions file {preds} is missing")
+            if sha256_file(preds) != report.predictions_sha256:
+                raise MedFailError(
+                    f"{preds} does not belong to {path}: its sha256 differs from the one the "
+                    "report recorded (stale or edited)"
+                )
+            report._predictions = read_predictions(preds, report.max_prediction_rows())
+        return report

@@ -1,0 +1,485 @@
+"""Adversarial robustness through adversarial-robustness-toolbox (ART), at the frozen threshold.
+
+The attack's goal is the clinically meaningful flip: the decision ``p >= t`` at the
+threshold ``t`` frozen on ``val``, not the argmax. The model is wrapped so that its argmax
+*is* that decision (the class-1 logit is shifted by ``-logit(t)``), and ART's untargeted
+attacks run on the wrapper with the true labels.
+
+Two threat models, each with its own eps grid in intensity units of images in [0, 1]:
+L-inf (``eps``, per pixel; FGSM, PGD, APGD-CE, APGD-margin, Square) and L2 (``l2_eps``, the
+Euclidean norm of one image's perturbation; PGD-L2). Per threat model and eps (rows with
+``group = eps``; L-inf rows have no attribute, L2 rows ``attribute = "L2"``):
+``robust_accuracy`` (correct under every attack run: the per-example worst case),
+``robust_auroc`` (each example's worst score over the attacks: the lowest for a positive,
+the highest for a negative), ``robust_f1``, ``robust_sensitivity`` at the frozen threshold,
+and ``attack_success_rate`` (share of examples correct on clean inputs that some attack
+flips). ``accuracy`` per attack has ``attribute = <attack>``. Everything is bootstrapped on
+the same resamples as the clean split. The worst-case scores are kept with the report's
+predictions as pseudo-splits (:func:`attacked_split`), so ``medfail compare`` gives paired
+differences of two models' robust metrics with CIs.
+
+Attacks: FGSM, PGD (``pgd_steps`` steps of 2.5 eps / steps, ``restarts`` random starts;
+MedFail's torch loop, :mod:`benchmark.perturbations.attacks`), APGD with cross-entropy and
+APGD with the binary margin loss (:class:`BinaryMarginLoss`) need a differentiable torch
+module; Square (black-box, query-based) runs on any model that predicts. ART's
+``AutoAttack`` and APGD-DLR need 3 or more classes; the scorer is binary, so the ensemble
+above stands in for them and the report's config names it. A predictions file skips the
+probe. The **gradient-masking badge** fires, with its reasons, when Square beats the
+gradient attacks, FGSM beats the iterative ones, robust accuracy rises with eps, the input
+gradients are zero or NaN, or the forward pass is not deterministic. Progress goes to
+``ScoringContext.detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.common.optional import heavy
+from benchmark.errors import MedFailError
+from benchmark.perturbations.attacks import module_device, pgd
+from benchmark.perturbations.threshold import ThresholdShift, decision_logit
+from benchmark.results.report import MetricResult, ProbeResult
+from benchmark.scoring.predictions import SplitPredictions
+from benchmark.scoring.probes.base import (
+    BatchFn,
+    Probe,
+    ScoringContext,
+    bootstrap,
+    class_counts_reason,
+    emit,
+    image_sample,
+    rerun_blocker,
+    split_seed,
+)
+from benchmark.stats import metrics
+from benchmark.stats.bootstrap import GroupedScorer, ratio
+
+DEFAULT_EPS = [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255]
+DEFAULT_L2_EPS = [0.25, 0.5, 1.0]
+LINF_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin", "square")
+L2_ATTACKS = ("pgd-l2",)
+ATTACKS = LINF_ATTACKS + L2_ATTACKS
+GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin")
+EPS_METRICS = [
+    "robust_accuracy",
+    "robust_auroc",
+    "robust_f1",
+    "robust_sensitivity",
+    "attack_success_rate",
+]
+
+
+def attacked_split(split: str, norm: str, eps: float) -> str:
+    """The name under which worst-case scores are saved with the predictions, e.g.
+    ``id_test@linf=4/255`` or ``id_test@l2=0.5``; ``medfail compare`` pairs them like splits."""
+    if norm == "Linf":
+        return f"{split}@linf={eps * 255:.4g}/255"
+    return f"{split}@l2={eps:.4g}"
+
+
+class BinaryMarginLoss(nn.Module):
+    """z_o - z_y, the logit margin: the binary stand-in for APGD's DLR loss, which reads a
+    third logit and fails on two classes.
+
+    Cross-entropy's gradient vanishes on saturated logits; the margin's does not. It is not
+    normalised: any scale-invariant function of two logits is constant along z_1 = -z_0,
+    where binary networks saturate, so its gradient would vanish there too; and L-inf steps
+    follow the gradient's sign, so the loss scale does not change them. ``reduction`` as in
+    torch losses (ART sets it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reduction = "mean"
+
+    def forward(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.ndim == 2:  # one-hot labels
+            target = target.argmax(dim=1)
+        target = target.long()
+        zy = z.gather(1, target[:, None])[:, 0]
+        zo = z.gather(1, (1 - target)[:, None])[:, 0]
+        loss = zo - zy
+        if self.reduction == "mean":
+            return loss.mean()
+        return loss.sum() if self.reduction == "sum" else loss
+
+
+@contextmanager
+def _numpy_seed(seed: int) -> Iterator[None]:
+    """ART draws random starts from NumPy's global generator: seed it, then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _eps_metrics(
+    y: np.ndarray, worst: np.ndarray, flipped: np.ndarray, threshold: float
+) -> BatchFn:
+    """Replicate weights (b, n) -> EPS_METRICS columns, from worst-case scores per example."""
+    scorer = GroupedScorer(y, worst, threshold)
+    was_correct = ~flipped[0]  # row 0: correct on clean inputs
+    broken = flipped[1]
+
+    def fn(w: np.ndarray) -> np.ndarray:
+        conf, auroc = scorer.score_batch(w)
+        wf = np.asarray(w, dtype=np.float64)
+        success = ratio(wf @ (was_correct & broken), wf @ was_correct)
+        return np.column_stack(
+            [
+                conf.accuracy[:, 0],
+                auroc[:, 0],
+                metrics.confusion_f1(conf.tp, conf.fp, conf.fn)[:, 0],
+                ratio(conf.tp, conf.tp + conf.fn)[:, 0],
+                success,
+            ]
+        )
+
+    return fn
+
+
+def _eps_label(norm: str, eps: float) -> str:
+    return f"{eps * 255:.4g}/255" if norm == "Linf" else f"{eps:.4g} (L2)"
+
+
+class _Progress:
+    """Reports ``"adversarial: <attack> eps <eps>"`` with images done out of all attacked
+    images to the caller's progress display (``ScoringContext.detail``), if it has one."""
+
+    def __init__(self, ctx: ScoringContext, total: int) -> None:
+        self.report, self.total, self.done, self.what = ctx.detail, total, 0, ""
+
+    def start(self, what: str) -> None:
+        self.what = what
+        self.advance(0)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.report is not None:
+            self.report(f"adversarial: {self.what}", self.done, self.total)
+
+
+@dataclass
+class _Threat:
+    """One threat model's results: metric rows, accuracy per attack and eps, robust accuracy
+    per eps, and the worst-case predictions per attacked eps."""
+
+    rows: list[MetricResult] = field(default_factory=list)
+    accuracy: dict[str, dict[float, float]] = field(default_factory=dict)
+    robust: dict[float, float] = field(default_factory=dict)
+    predictions: dict[str, SplitPredictions] = field(default_factory=dict)
+
+
+@dataclass
+class AdversarialProbe(Probe):
+    eps: list[float] = field(default_factory=lambda: list(DEFAULT_EPS))
+    l2_eps: list[float] = field(default_factory=lambda: list(DEFAULT_L2_EPS))
+    attacks: list[str] = field(default_factory=lambda: list(ATTACKS))
+    pgd_steps: int = 10
+    apgd_steps: int = 20
+    restarts: int = 1
+    square_queries: int = 200
+    split: str | None = None  # default: id_test, else ood_test
+    max_samples: int | None = 200
+    batch_size: int = 64
+
+    name = "adversarial"
+
+    def run(self, ctx: ScoringContext) -> ProbeResult:
+        blocker = rerun_blocker(ctx, "attacked images")
+        if blocker is not None:
+            return self.skip(blocker)
+        unknown = sorted(set(self.attacks) - set(ATTACKS))
+        grids = (self.eps, self.l2_eps)
+        if unknown or any(e < 0 for g in grids for e in g) or not self.eps:
+            raise MedFailError(
+                f"adversarial probe: unknown attacks {unknown} or a bad eps grid "
+                f"(eps {self.eps}, l2_eps {self.l2_eps}); attacks are {list(ATTACKS)}"
+            )
+        module = getattr(ctx.model, "module", None)
+        differentiable = isinstance(module, nn.Module)
+        attacks = [a for a in self.attacks if differentiable or a == "square"]
+        warnings = []
+        if not differentiable:
+            warnings.append(
+                "adversarial probe: the model exposes no differentiable torch module; "
+                "black-box attacks only (square)"
+            )
+        split = self.split or ("id_test" if "id_test" in ctx.test_splits else "ood_test")
+        base, x, sampled = image_sample(ctx, split, self.max_samples, self.name)
+        warnings += sampled
+        t = ctx.threshold
+        classifier = self._classifier(ctx, module if differentiable else None, x.shape[1:], t)
+        linf = [a for a in attacks if a in LINF_ATTACKS]
+        l2 = [a for a in attacks if a in L2_ATTACKS]
+        jobs = [(a, e) for a in linf for e in self.eps if e > 0]
+        jobs += [(a, e) for a in l2 for e in self.l2_eps if e > 0]
+        progress = _Progress(ctx, len(jobs) * len(base))
+        threats = {"Linf": self._threat(ctx, split, base, x, classifier, linf, self.eps, progress)}
+        if l2:
+            grid = sorted({0.0, *self.l2_eps})
+            threats["L2"] = self._threat(ctx, split, base, x, classifier, l2, grid, progress)
+        inf = threats["Linf"]
+        badge = self._badge(
+            inf.accuracy,
+            inf.robust,
+            module if differentiable else None,
+            (x, base.y, t),
+            lambda z: self._score(ctx, z),
+        )
+        config = self.config() | {
+            "attacks": attacks,
+            "split": split,
+            "n_used": len(base),
+            "norm": "Linf" + (" and L2" if l2 else ""),
+            "eps_unit": "Linf: per-pixel intensity of images in [0, 1]; L2: Euclidean norm of "
+            "one image's perturbation in the same units",
+            "goal": "flip the decision p >= t at the threshold t frozen on val",
+            "gradient_masking": badge,
+        }
+        if badge:
+            warnings.append("adversarial probe: GRADIENT MASKING suspected: " + "; ".join(badge))
+        result = ProbeResult(
+            name=self.name,
+            config=config,
+            metrics=[row for threat in threats.values() for row in threat.rows],
+            warnings=warnings,
+        )
+        return result.with_predictions(
+            {k: v for threat in threats.values() for k, v in threat.predictions.items()}
+        )
+
+    def _threat(
+        self,
+        ctx: ScoringContext,
+        split: str,
+        base: SplitPredictions,
+        x: np.ndarray,
+        classifier: dict[str, Any],
+        attacks: list[str],
+        grid: list[float],
+        progress: _Progress,
+    ) -> _Threat:
+        """Attack ``x`` with each of ``attacks`` at each eps of ``grid``; per eps, score the
+        per-example worst case over the attacks (Linf rows have no attribute, L2 rows have
+        ``attribute = "L2"``)."""
+        norm = "L2" if attacks and attacks[0] in L2_ATTACKS else "Linf"
+        y, t = base.y, ctx.threshold
+        seed = split_seed(ctx.seed, split)
+        undefined = class_counts_reason(base, f"the attacked {split} sample") or "undefined here"
+        clean_ok = (base.score >= t) == (y == 1)
+        out = _Threat(accuracy={a: {} for a in attacks})
+        for eps in sorted(grid):
+            by_attack = {}
+            for attack in attacks:
+                if eps == 0:  # no perturbation: the clean scores already computed
+                    by_attack[attack] = base.score
+                    continue
+                progress.start(f"{attack} eps {_eps_label(norm, eps)}")
+                key = split_seed(seed, f"{attack}:{eps}")
+                adv = self._generate(attack, classifier, eps, x, y, key, progress)
+                by_attack[attack] = self._score(ctx, adv)
+            stack = np.stack([by_attack[a] for a in attacks])  # (attacks, n)
+            worst = np.where(y == 1, stack.min(axis=0), stack.max(axis=0))
+            flipped = np.stack([~clean_ok, (worst >= t) != (y == 1)])
+            point, reps = bootstrap(base, _eps_metrics(y, worst, flipped, t), ctx.n_boot, seed)
+            out.robust[eps] = float(point[0])
+            attribute = None if norm == "Linf" else norm
+            out.rows += emit(
+                self.name,
+                split,
+                EPS_METRICS,
+                point,
+                reps,
+                ctx.level,
+                reasons=dict.fromkeys(EPS_METRICS, undefined),
+                attribute=attribute,
+                group=f"{eps:.6g}",
+                n=len(base),
+            )
+            if eps > 0:
+                name = attacked_split(split, norm, eps)
+                proba = np.column_stack([1 - worst, worst])
+                out.predictions[name] = replace(base, split=name, proba=proba)
+            for a in attacks:
+                correct = ((by_attack[a] >= t) == (y == 1)).astype(np.float64)
+
+                def acc(w: np.ndarray, c: np.ndarray = correct) -> np.ndarray:
+                    wf = np.asarray(w, dtype=np.float64)
+                    return ratio(wf @ c, wf.sum(axis=1))[:, None]
+
+                p_a, r_a = bootstrap(base, acc, ctx.n_boot, seed)
+                out.accuracy[a][eps] = float(p_a[0])
+                out.rows += emit(
+                    self.name,
+                    split,
+                    ["accuracy"],
+                    p_a,
+                    r_a,
+                    ctx.level,
+                    attribute=a,
+                    group=f"{eps:.6g}",
+                    n=len(base),
+                )
+        return out
+
+    def _generate(
+        self,
+        attack: str,
+        classifier: dict[str, Any],
+        eps: float,
+        x: np.ndarray,
+        y: np.ndarray,
+        seed: int,
+        progress: _Progress,
+    ) -> np.ndarray:
+        """Adversarial examples of one attack at one eps. PGD runs in MedFail's torch loop
+        (:mod:`benchmark.perturbations.attacks`, measured faster than ART's), the rest
+        through ART."""
+        if attack in ("pgd", "pgd-l2"):
+            return pgd(
+                classifier["module"],
+                x,
+                y,
+                eps,
+                steps=self.pgd_steps,
+                norm="inf" if attack == "pgd" else "2",
+                restarts=self.restarts,
+                seed=seed,
+                batch_size=self.batch_size,
+                progress=progress.advance,
+            )
+        adv = np.empty_like(x)
+        art_attack = self._attack(attack, classifier, eps)
+        with _numpy_seed(seed):
+            for start in range(0, len(x), self.batch_size):
+                stop = start + self.batch_size
+                adv[start:stop] = art_attack.generate(
+                    x[start:stop], y=np.eye(2, dtype=np.float32)[y[start:stop]]
+                )
+                progress.advance(len(adv[start:stop]))
+        return adv
+
+    def _classifier(
+        self, ctx: ScoringContext, module: nn.Module | None, shape: tuple[int, ...], t: float
+    ) -> Any:
+        BlackBoxClassifierNeuralNetwork, PyTorchClassifier = heavy(
+            "art.estimators.classification", "BlackBoxClassifierNeuralNetwork", "PyTorchClassifier"
+        )
+
+        if module is not None:
+            wrapped = ThresholdShift(module, t).eval()
+            return {"module": wrapped} | {
+                name: PyTorchClassifier(
+                    model=wrapped,
+                    loss=loss,
+                    input_shape=shape,
+                    nb_classes=2,
+                    clip_values=(0.0, 1.0),
+                    device_type="gpu" if torch.cuda.is_available() else "cpu",
+                )
+                for name, loss in (("ce", nn.CrossEntropyLoss()), ("margin", BinaryMarginLoss()))
+            }
+        shift = -decision_logit(t)
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            p = np.clip(ctx.model.predict_proba(batch.astype(np.float32)), 1e-12, 1.0)
+            logits = np.log(p) + np.array([0.0, shift])
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        box = BlackBoxClassifierNeuralNetwork(predict, shape, 2, clip_values=(0.0, 1.0))
+        return {"ce": box, "margin": box}
+
+    def _attack(self, name: str, classifiers: dict[str, Any], eps: float) -> Any:
+        AutoProjectedGradientDescent, FastGradientMethod, SquareAttack = heavy(
+            "art.attacks.evasion",
+            "AutoProjectedGradientDescent",
+            "FastGradientMethod",
+            "SquareAttack",
+        )
+
+        classifier = classifiers["ce"]
+        if name.startswith("apgd"):
+            margin = name == "apgd-margin"
+            return AutoProjectedGradientDescent(
+                classifiers["margin"] if margin else classifier,
+                norm=np.inf,
+                eps=eps,
+                eps_step=eps / 4,
+                max_iter=self.apgd_steps,
+                nb_random_init=self.restarts,
+                batch_size=self.batch_size,
+                loss_type=None if margin else "cross_entropy",
+                verbose=False,
+            )
+        if name == "fgsm":
+            return FastGradientMethod(classifier, norm=np.inf, eps=eps, batch_size=self.batch_size)
+        return SquareAttack(
+            classifier,
+            norm=np.inf,
+            eps=eps,
+            max_iter=self.square_queries,
+            nb_restarts=1,
+            batch_size=self.batch_size,
+            verbose=False,
+        )
+
+    @staticmethod
+    def _score(ctx: ScoringContext, x: np.ndarray) -> np.ndarray:
+        proba = np.asarray(ctx.model.predict_proba(x.astype(np.float32)), dtype=np.float64)
+        return proba[:, 1]
+
+    def _badge(
+        self,
+        acc: dict[str, dict[float, float]],
+        robust: dict[float, float],
+        module: nn.Module | None,
+        data: tuple[np.ndarray, np.ndarray, float],
+        score: Callable[[np.ndarray], np.ndarray],
+    ) -> list[str]:
+        """Reasons to suspect gradient masking (empty: no sign of it)."""
+        x, y, t = data
+        reasons = []
+        attacked = [e for e in robust if e > 0]
+        gradient = [a for a in GRADIENT_ATTACKS if a in acc]
+        for e in attacked:
+            if "square" in acc and gradient:
+                best = min(acc[a][e] for a in gradient)
+                if acc["square"][e] < best - 1e-9:
+                    reasons.append(f"square beats the gradient attacks at eps {e:.4g}")
+            iterative = [a for a in ("pgd", "apgd-ce", "apgd-margin") if a in acc]
+            if (
+                "fgsm" in acc
+                and iterative
+                and acc["fgsm"][e] < min(acc[a][e] for a in iterative) - 1e-9
+            ):
+                reasons.append(f"FGSM beats the iterative attacks at eps {e:.4g}")
+        values = [robust[e] for e in sorted(robust)]
+        if any(b > a + 1e-9 for a, b in pairwise(values)):
+            reasons.append("robust accuracy rises with eps")
+        if not np.array_equal(score(x), score(x)):
+            reasons.append("the forward pass is not deterministic")
+        if module is not None:
+            wrapped = ThresholdShift(module, t).eval()
+            dev = module_device(module)  # ART may have moved it
+            wrapped.to(dev)
+            xt = torch.as_tensor(x[: min(len(x), 32)], device=dev).requires_grad_(True)
+            target = torch.as_tensor(y[: len(xt)], device=dev)
+            loss = nn.functional.cross_entropy(wrapped(xt), target)
+            (grad,) = torch.autograd.grad(loss, xt)
+            if not torch.isfinite(grad).all():
+                reasons.append("input gradients are NaN or infinite")
+            elif float(grad.abs().max()) == 0.0:
+                reasons.append("input gradients are exactly zero")
+        return reasons

@@ -1,0 +1,143 @@
+"""Recompute a stored report's numbers from its stored predictions: nothing is trusted as typed.
+
+A report saved with ``predictions.parquet`` carries every per-sample probability behind its
+numbers. :func:`recheck` re-derives the frozen threshold from the ``val`` rows by the
+report's rule, re-runs every probe that needs only predictions (:data:`RECOMPUTABLE`) with
+the report's probe configs, bootstrap seed and level, and compares each stored number with
+its recomputed twin (same probe, metric, split, attribute and group).
+
+- ``full=False`` compares point values only. A point value does not depend on the
+  bootstrap, so no replicate is drawn: this is what the leaderboard runs on every load.
+- ``full=True`` re-runs the bootstrap with the report's own ``n_boot`` and compares the
+  interval bounds too, and, when ``task`` is given, checks that the predictions' sample ids
+  and true labels are the task build's.
+
+Numbers of probes that re-run the model (corruption, adversarial) are range-checked when
+the report is read (:class:`~benchmark.results.report.MetricResult`) but not recomputed here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from benchmark.errors import MedFailError, one_line
+from benchmark.results.report import MetricResult, Report
+from benchmark.scoring.predictions import check_proba, from_frame
+from benchmark.scoring.probes import PROBES, ScoringContext
+from benchmark.stats.metrics import choose_threshold
+from benchmark.tasks.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from benchmark.tasks.task import Task
+
+#: Probes whose every number follows from the predictions file alone.
+RECOMPUTABLE = ("performance", "calibration", "fairness", "shift")
+#: Stored and recomputed numbers agree when ``|a - b| <= ATOL + RTOL * |b|`` (float rounding
+#: across CPUs; the same machine reproduces them bit for bit).
+RTOL, ATOL = 1e-9, 1e-12
+
+Key = tuple[str, str, str, str | None, str | None]
+
+
+def _key(m: MetricResult) -> Key:
+    return m.probe, m.metric, m.split, m.attribute, m.group
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= ATOL + RTOL * abs(b)
+
+
+def recheck(
+    report: Report, spec: TaskSpec, *, full: bool = False, task: Task | None = None
+) -> list[str]:
+    """What in ``report`` its stored predictions contradict (empty: every recomputable
+    number agrees). A report saved without predictions has nothing to recompute."""
+    frame = report.predictions
+    if frame is None:
+        return []
+    if spec.sha256() != report.task.spec_sha256:
+        return [f"scored under other spec content than {spec.ref}'s; cannot recompute"]
+    classes = list(report.task.classes)
+    try:
+        preds = from_frame(frame, classes)
+        for split, p in preds.items():
+            check_proba(p.proba, p.sample_id, len(classes), f"predictions of split {split}")
+    except (KeyError, ValueError, MedFailError) as e:
+        return [f"its predictions file is unusable: {one_line(e)}"]
+    problems = _label_problems(preds, task) if full and task is not None else []
+    if "val" not in preds:
+        return [*problems, "its predictions have no val rows to re-derive the threshold from"]
+    threshold = choose_threshold(
+        report.threshold.rule,
+        preds["val"].y,
+        preds["val"].score,
+        specificity=spec.threshold.specificity,
+        value=spec.threshold.value,
+    )
+    if not _close(report.threshold.value, threshold):
+        problems.append(
+            f"threshold {report.threshold.value!r} stored, {threshold!r} recomputed from val"
+        )
+    tests = tuple(s for s in ("id_test", "ood_test") if s in preds)
+    ctx = ScoringContext(
+        spec,
+        None,  # type: ignore[arg-type]  # these probes read predictions, never the model
+        {s: preds[s] for s in ("val", *tests)},  # not the pseudo-splits of derived scores
+        tests,
+        threshold,
+        n_boot=report.bootstrap.n_boot if full else 0,
+        level=report.bootstrap.level,
+        seed=report.bootstrap.seed,
+    )
+    return problems + _compare(report, ctx, full)
+
+
+def _compare(report: Report, ctx: ScoringContext, full: bool) -> list[str]:
+    problems = []
+    for stored in report.probes:
+        if stored.name not in RECOMPUTABLE:
+            continue
+        try:
+            probe = PROBES[stored.name](**stored.config)
+        except TypeError as e:
+            problems.append(f"{stored.name} probe config cannot be re-run: {one_line(e)}")
+            continue
+        fresh = {_key(m): m for m in probe.run(ctx).metrics}
+        for m in stored.metrics:
+            twin = fresh.pop(_key(m), None)
+            fields = ("value", "ci_low", "ci_high") if full else ("value",)
+            if twin is None:
+                problems.append(f"{_name(m)}: stored but not produced by the predictions")
+            elif not all(_close(getattr(m, f), getattr(twin, f)) for f in fields):
+                problems.append(
+                    f"{_name(m)}: stored {_triple(m, full)}, recomputed {_triple(twin, full)}"
+                )
+        problems += [f"{_name(m)}: missing from the stored report" for m in fresh.values()]
+    return problems
+
+
+def _label_problems(preds: dict, task: Task) -> list[str]:
+    problems = []
+    for split, p in preds.items():
+        if split not in task.splits:
+            continue
+        frame = task.frame(split)
+        truth = dict(zip(frame["sample_id"].astype(str), frame["label"], strict=True))
+        if set(p.sample_id) != set(truth):
+            problems.append(f"split {split}: its sample ids are not the task build's")
+        elif not np.array_equal(p.y, [truth[s] for s in p.sample_id]):
+            problems.append(f"split {split}: its true labels are not the task build's")
+    return problems
+
+
+def _name(m: MetricResult) -> str:
+    where = "/".join(x for x in (m.attribute, m.group) if x is not None)
+    return f"{m.probe}.{m.metric} on {m.split}" + (f" ({where})" if where else "")
+
+
+def _triple(m: MetricResult, full: bool) -> str:
+    return str((m.value, m.ci_low, m.ci_high)) if full else repr(m.value)
