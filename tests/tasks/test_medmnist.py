@@ -20,9 +20,10 @@ from benchmark.tasks.build import build_task
 from benchmark.tasks.sources import medmnist
 from benchmark.tasks.spec import load_spec
 from benchmark.tasks.task import Task
+from tests import REPO
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TASKS = REPO / "tasks"
+SHARED_DATA = REPO.parent / "shared" / "data"
 SIZES = {"train": 300, "val": 60, "test": 120}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from benchmark.tasks.build import build_task, pin_task
 from benchmark.tasks.cache import task_dir
 from benchmark.tasks.manifest import verify_dir
 from benchmark.tasks.spec import load_spec, spec_from_text
-from tests.test_build import files_of
+from tests.tasks.test_build import files_of
 
 
 @pytest.fixture
@@ -164,3 +165,29 @@ def test_hf_publish_makes_one_commit_and_a_version_tag(
         "repo_type": "dataset",
         "revision": "c0ffee",
     }
+
+
+def test_pull_refuses_manifest_names_outside_the_task(tiny: Path, tmp_path: Path) -> None:
+    pin_task(tiny)
+    local = build_task(load_spec(tiny), tiny).path
+    remote = tmp_path / "remote"
+    hub.publish(local, str(remote))
+    manifest_path = remote / "tiny-task" / "1.0.0" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["extras"]["../../../../PWNED.txt"] = manifest["extras"]["README.md"]
+    manifest_path.write_text(json.dumps(manifest))
+    (tmp_path / "PWNED.txt").unlink(missing_ok=True)
+    with pytest.raises(HubError, match="not a valid manifest"):
+        hub.pull("tiny-task", "1.0.0", str(remote), parse=spec_from_text)
+    assert not list(tmp_path.rglob("PWNED.txt"))
+    with pytest.raises(HubError, match="not a valid task reference"):
+        hub.pull("..", "1.0.0", str(remote), parse=spec_from_text)
+
+
+def test_manifest_for_pulled_verify_mismatch_is_manifest_error(tiny: Path) -> None:
+    path = build_task(load_spec(tiny), tiny).path
+    (path / "manifest.json").unlink()
+    with pytest.raises(ManifestMismatchError, match="no manifest"):
+        from benchmark.tasks.manifest import verify_dir
+
+        verify_dir(path)

@@ -9,7 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.errors import BuildError, ManifestMismatchError, PatientLeakError, SpecError
+from benchmark.errors import (
+    BuildError,
+    ManifestMismatchError,
+    PatientLeakError,
+    SpecError,
+)
 from benchmark.tasks import build as build_mod
 from benchmark.tasks.build import build_task, expected_manifest_path, pin_task
 from benchmark.tasks.cache import task_dir
@@ -251,3 +256,33 @@ def test_cache_location_follows_the_environment(
     out = build_task(load_spec(tiny), tiny)
     assert out.path == tmp_path / "elsewhere" / "tasks" / "tiny-task" / "1.0.0"
     assert os.path.isfile(out.path / "manifest.json")
+
+
+def test_pin_builds_fresh_and_never_half_releases(tiny: Path) -> None:
+    build_task(load_spec(tiny), tiny)
+    table = make_table()
+    table["x1"] += 5
+    table.to_csv(tiny.parent / "data.csv", index=False)
+    digest = pin_task(tiny)
+    rebuilt = build_task(load_spec(tiny), tiny, force=True)
+    assert rebuilt.manifest.content_sha256 == digest  # the pin is of the edited data
+
+
+def test_failed_pin_leaves_the_draft_untouched(tiny: Path, monkeypatch) -> None:
+    from benchmark.tasks import build as build_mod
+
+    before = tiny.read_text()
+    real = build_mod.build_task
+    calls = []
+
+    def second_build_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build_mod, "build_task", second_build_fails)
+    with pytest.raises(OSError):
+        pin_task(tiny)
+    assert tiny.read_text() == before
+    assert not expected_manifest_path(tiny).exists()

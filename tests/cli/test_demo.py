@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from benchmark.boards.entries import load_boards
 from benchmark.cli import app
+from tests import REPO
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = REPO
 
 
 def test_demo_trains_scores_writes_and_ranks(tmp_path: Path) -> None:

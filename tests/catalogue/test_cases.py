@@ -19,9 +19,10 @@ from benchmark.errors import CaseError, ManifestMismatchError
 from benchmark.hub import transport as hub
 from benchmark.hub.catalogue_dataset import DATA_FILE, catalogue_spec_from_text, export
 from benchmark.tasks.registry import discover
+from tests import REPO
 
 EXAMPLE = CASES_ROOT / "radiology" / "zech-2018-pneumonia-hospital-confounding.yaml"
-PAGE = Path(__file__).resolve().parent.parent / "leaderboard" / "pages" / "catalogue.py"
+PAGE = REPO / "leaderboard" / "pages" / "catalogue.py"
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from benchmark.errors import TaskNotFoundError
-from benchmark.tasks.build import pin_task
-from benchmark.tasks.registry import parse_ref, resolve
+from benchmark.errors import (
+    TaskNotFoundError,
+)
+from benchmark.tasks.build import build_task, pin_task
+from benchmark.tasks.registry import discover, parse_ref, resolve
+from benchmark.tasks.spec import load_spec
 from tests.conftest import write_tiny_task
 
 
@@ -52,3 +56,16 @@ def test_unknown_task_lists_the_known_ones(versions: Path) -> None:
 def test_malformed_refs(bad: str) -> None:
     with pytest.raises(TaskNotFoundError, match="not a task reference"):
         parse_ref(bad)
+
+
+def test_debris_and_stray_yaml_do_not_break_discovery(tiny: Path) -> None:
+    from benchmark.tasks.cache import cache_root
+
+    debris = cache_root() / "tasks" / "tiny-task" / ".tmp-1.0.0-abcd"
+    debris.mkdir(parents=True)
+    shutil.copy(tiny, debris / "spec.yaml")
+    (tiny.parent / "notes.yaml").write_text("hello: world\n")
+    assert list(discover()["tiny-task"]) == ["1.0.0"]
+    assert resolve("tiny-task").spec.version == "1.0.0"
+    build_task(load_spec(tiny), tiny)
+    assert not debris.exists()

@@ -25,7 +25,7 @@ from benchmark.scoring.probes.corruption import (
     write_reference,
 )
 from benchmark.tasks.task import Task
-from tests.test_medmnist import build, fake_root  # noqa: F401  (fixture)
+from tests.tasks.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
 
 def smooth_images(n: int, channels: int, width: int = 28, seed: int = 0) -> np.ndarray:

@@ -21,7 +21,7 @@ from benchmark.scoring.probes.adversarial import (
     ThresholdShift,
 )
 from benchmark.tasks.task import Task
-from tests.test_medmnist import build, fake_root  # noqa: F401  (fixture)
+from tests.tasks.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
 PROBE = AdversarialProbe(
     eps=[0.0, 2 / 255, 8 / 255], l2_eps=[0.5], max_samples=48, square_queries=60

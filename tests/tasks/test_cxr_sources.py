@@ -30,8 +30,9 @@ from benchmark.tasks.sources.chexpert import (
 )
 from benchmark.tasks.spec import load_spec
 from benchmark.tasks.task import Task
+from tests import REPO
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
+TASKS = REPO / "tasks"
 SIZE = 16
 RACE_ATTR = {  # the race mapping of the CheXpert and MIMIC specs, for race_group values
     "White": "White",

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_submissions import TASK, add_entry, make_report
+from tests import REPO
+from tests.boards.test_submissions import TASK, add_entry, make_report
 
-APP = Path(__file__).resolve().parent.parent / "leaderboard" / "app.py"
+APP = REPO / "leaderboard" / "app.py"
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -10,7 +10,7 @@ from benchmark.tasks.build import build_task
 from benchmark.tasks.card import SECTIONS
 from benchmark.tasks.registry import BUILTIN_TASKS, resolve
 from benchmark.tasks.task import Task
-from tests.test_build import files_of
+from tests.tasks.test_build import files_of
 
 REF = "flchain-mortality-temporal@1.0.0"
 

@@ -263,7 +263,7 @@ def test_image_families_conform(image_task: Task, name: str, config: dict[str, A
 
 
 def test_the_series_family_conforms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.test_array_tasks import write_icu
+    from tests.tasks.test_array_tasks import write_icu
 
     path = write_icu(tmp_path / "tasks", n_a=60)
     monkeypatch.setenv(ENV_TASKS_PATH, str(tmp_path / "tasks"))

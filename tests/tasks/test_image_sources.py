@@ -18,8 +18,9 @@ from benchmark.tasks.build import build_task
 from benchmark.tasks.sources import get_source
 from benchmark.tasks.spec import load_spec
 from benchmark.tasks.task import Task
+from tests import REPO
 
-TASKS = Path(__file__).resolve().parent.parent / "tasks"
+TASKS = REPO / "tasks"
 HAM_ID = "ham10000-melanoma-site"
 FITZ_ID = "fitzpatrick17k-skin-type"
 CAM_ID = "camelyon17-hospital-shift"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz_targets import TARGETS
+from tests import REPO
+from tests.project.fuzz_targets import TARGETS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 #: Examples per target on every run (derandomized); the time limit bounds a hang.
 EXAMPLES, TIME_LIMIT_S, MEMORY_LIMIT = 300, 600, 2 << 30
 
@@ -21,7 +22,7 @@ LIMITED = (
     "import resource, runpy, sys; "
     f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
     "sys.argv = ['fuzz_targets', *sys.argv[1:]]; "
-    "runpy.run_module('tests.fuzz_targets', run_name='__main__')"
+    "runpy.run_module('tests.project.fuzz_targets', run_name='__main__')"
 )
 
 

@@ -3,7 +3,7 @@
 Run one target per process, under a memory limit and a time limit set by the caller
 (``tests/test_fuzz_parsers.py``)::
 
-    python -m tests.fuzz_targets TARGET MAX_EXAMPLES
+    python -m tests.project.fuzz_targets TARGET MAX_EXAMPLES
 
 The property: any input either parses or raises a MedFailError with a non-empty message
 (one line, except a spec's one-line-per-problem list); never another exception, a hang or
@@ -110,7 +110,7 @@ def metadata() -> Callable[[], None]:
     import yaml
 
     from benchmark.boards.entries import _read_metadata
-    from tests.test_submissions import make_metadata
+    from tests.boards.test_submissions import make_metadata
 
     base = yaml.safe_dump(make_metadata("entry").model_dump(mode="json"), sort_keys=False)
     folder = Path(tempfile.mkdtemp())
@@ -129,7 +129,7 @@ def metadata() -> Callable[[], None]:
 
 def report() -> Callable[[], None]:
     from benchmark.results.report import Report
-    from tests.test_submissions import make_report
+    from tests.boards.test_submissions import make_report
 
     base = make_report().model_dump_json()
     values = st.one_of(

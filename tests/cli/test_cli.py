@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
+from tests.conftest import write_tiny_task
 
 runner = CliRunner()
 
@@ -118,3 +119,19 @@ def test_ctrl_c_during_a_command_is_one_line(
         cli.main()
     assert stop.value.code == 130
     assert capsys.readouterr().err.strip() == "error: interrupted"
+
+
+def test_rich_markup_in_user_text_is_printed_verbatim(tmp_path: Path, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "tasks"
+    path = write_tiny_task(root)
+    path.write_text(path.read_text().replace("reference: F", 'reference: "[/x]"'))
+    monkeypatch.setenv("MEDFAIL_TASKS_PATH", str(root))
+    script = Path(sys.executable).parent / "medfail"
+    done = subprocess.run(
+        [str(script), "tasks", "build", "tiny-task@1.0.0"], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "[/x]" in done.stderr and "Traceback" not in done.stderr

@@ -27,7 +27,7 @@ from benchmark.tasks.cache import task_dir
 from benchmark.tasks.manifest import Manifest, file_entry
 from benchmark.tasks.registry import ENV_TASKS_PATH, resolve
 from benchmark.tasks.spec import load_spec, spec_from_text
-from tests.test_submissions import add_entry, board_of
+from tests.boards.test_submissions import add_entry, board_of
 
 runner = CliRunner()
 

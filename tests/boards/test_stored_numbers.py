@@ -21,8 +21,9 @@ from benchmark.scoring.evaluate import evaluate, min_replicates
 from benchmark.scoring.rescore import recheck
 from benchmark.tasks.registry import resolve
 from benchmark.tasks.task import Task
-from tests.test_scoring_cli import _baselines
-from tests.test_submissions import add_entry, board_of
+from tests import REPO
+from tests.boards.test_submissions import add_entry, board_of
+from tests.cli.test_scoring_cli import _baselines
 
 runner = CliRunner()
 
@@ -196,7 +197,7 @@ def test_every_metric_the_probes_write_has_a_stated_range(board: Path) -> None:
     from benchmark.common.conventions import metric_range
 
     reports = [*board.glob("*/seed-*/report.json")]
-    reports += Path(__file__).resolve().parents[1].glob("submissions/*/*/seed-*/report.json")
+    reports += REPO.glob("submissions/*/*/seed-*/report.json")
     names = {m.metric for path in reports for p in Report.load(path).probes for m in p.metrics}
     assert {"auroc", "eod_sum", "robust_accuracy"} <= names
     unbounded = {n for n in names if metric_range(n) == (-np.inf, np.inf)}
