@@ -5,8 +5,8 @@ Trains ERM and PGD-AT (``--eps`` in grey levels, ``--steps`` PGD steps of eps/4,
 that eps only (L-inf: FGSM, PGD, APGD-CE, APGD-margin; 200 seeded test images) and prints
 the paired difference of robust accuracy with its bootstrap CI (``benchmark.scoring.compare``).
 
-Run: ``.venv/bin/python benchmarks/experiments/adversarial_training.py synth-cxr-adversarial-transfer
---eps 1`` (not part of the test suite; about 20 min on 2 CPU cores).
+Run: ``.venv/bin/python benchmarks/experiments/adversarial_training.py
+synth-cxr-adversarial-transfer --eps 1`` (not part of the test suite; about 20 min on 2 CPU cores).
 """
 
 from __future__ import annotations
