@@ -28,6 +28,7 @@ SECTIONS = (
     "Validity",
     "Protocol",
     "Data fields",
+    "Loading",
     "Source data",
     "Personal and sensitive information",
     "Known limitations",
@@ -265,6 +266,24 @@ def _documented(task_id: str) -> str:
     )
 
 
+def _loading(spec: TaskSpec, splits: list[str]) -> str:
+    """The ways to load the build that keep its splits apart, and the one that does not."""
+    return (
+        "```python\n"
+        "import benchmark\n"
+        f'task = benchmark.load_task("{spec.ref}", build=True)  # verified on every load\n'
+        'X, y, meta = task.split("train")\n\n'
+        "from datasets import load_dataset\n"
+        f"ds = load_dataset(str(task.path))  # the splits {', '.join(splits)}, as named here\n"
+        "```\n\n"
+        "A copy of this folder, or its Hugging Face repo at the version's tag, loads the same "
+        "way (the front matter above names each split's files). Do not load it with "
+        '`load_dataset("parquet", data_dir=...)`: that infers splits from file names and '
+        "merges `val` with `ood_val` and `id_test` with `ood_test`. To pick files yourself, "
+        'name every split: `data_files={"val": f"{task.path}/data/val-*.parquet", ...}`.'
+    )
+
+
 def render_card(
     spec: TaskSpec,
     result: RecipeResult,
@@ -326,6 +345,7 @@ def render_card(
         "Citation": cites,
         "Changelog": log,
         "Files": _table(["file", "split", "rows", "sha256"], file_rows),
+        "Loading": _loading(spec, list(result.splits)),
     }
     text = _front_matter(spec, list(result.splits))
     text += f"\n# {spec.title}\n"
