@@ -7,9 +7,12 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import get_args
 
-from benchmark.catalogue.cases import Case
-from benchmark.catalogue.taxonomy import LAYERS
+from benchmark.catalogue.cases import Case, Dimension
+from benchmark.catalogue.taxonomy import LAYERS, Modality, all_paths
+from benchmark.errors import CaseError
 
 
 def select(
@@ -20,7 +23,12 @@ def select(
     dimension: str | None = None,
     reproduced: bool | None = None,
 ) -> list[Case]:
-    """The cases matching every filter given (``layer``: a taxonomy layer or path prefix)."""
+    """The cases matching every filter given (``layer``: a taxonomy layer or path prefix).
+    A filter value that no case could ever match is a CaseError with suggestions, not an
+    empty answer."""
+    _check_filter("domain", domain, get_args(Modality))
+    _check_filter("dimension", dimension, get_args(Dimension))
+    _check_filter("layer", layer, all_paths())
     out = []
     for c in cases:
         if domain is not None and c.domain != domain:
@@ -35,6 +43,15 @@ def select(
             continue
         out.append(c)
     return out
+
+
+def _check_filter(name: str, value: str | None, allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
+    if value is None or value in allowed:
+        return
+    near = get_close_matches(value, allowed, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(near)}?" if near else f"one of {', '.join(allowed[:12])}"
+    raise CaseError(f"unknown {name} {value!r}; {hint}")
 
 
 @dataclass(frozen=True)

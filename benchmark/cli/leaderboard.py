@@ -21,6 +21,12 @@ def leaderboard_cmd(
         Path("submissions"), "--dir", help="Submissions root (default: ./submissions)."
     ),
     port: int = typer.Option(8501, "--port"),
+    address: str = typer.Option(
+        "127.0.0.1",
+        "--address",
+        help="Interface to listen on; the default is this machine only. Use 0.0.0.0 to "
+        "expose it to the network on purpose.",
+    ),
 ) -> None:
     """Launch the Streamlit leaderboard (read-only) on a submissions folder."""
     import subprocess
@@ -36,6 +42,8 @@ def leaderboard_cmd(
         str(app_file),
         "--server.port",
         str(port),
+        "--server.address",
+        address,
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
@@ -44,5 +52,5 @@ def leaderboard_cmd(
         "--dir",
         str(root.resolve()),
     ]
-    out.print(f"leaderboard on http://localhost:{port} (Ctrl-C to stop): {root}")
+    out.print(f"leaderboard on http://{address}:{port} (Ctrl-C to stop): {root}")
     sys.exit(subprocess.call(cmd))

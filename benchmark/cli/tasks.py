@@ -29,6 +29,7 @@ from benchmark.tasks.build import BUILD_STEPS, CARD, pin_task
 from benchmark.tasks.cache import task_dir
 from benchmark.tasks.manifest import MANIFEST, verify_dir
 from benchmark.tasks.registry import (
+    parse_ref,
     read_spec,
     resolve,
     scan,
@@ -142,26 +143,33 @@ def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> N
 
 @tasks_app.command("publish")
 def tasks_publish(
-    ref: str = typer.Argument(..., help="ID@VERSION"),
+    ref: str = typer.Argument(..., help="ID or ID@VERSION"),
     to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
 ) -> None:
-    """Upload a built, verified task version."""
-    task_id, ver = exact_ref(ref)
-    resolved = resolve(f"{task_id}@{ver}")
-    publish_folder(ref, resolved.spec.manifest_sha256, to, f"medfail tasks build {ref}")
+    """Upload a built, verified task version (without @VERSION: the newest released)."""
+    spec = resolve_ref(ref).spec
+    publish_folder(spec.ref, spec.manifest_sha256, to, f"medfail tasks build {spec.ref}")
 
 
 @tasks_app.command("pull")
 def tasks_pull(
-    ref: str = typer.Argument(..., help="ID@VERSION"),
+    ref: str = typer.Argument(..., help="ID or ID@VERSION"),
     source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),
 ) -> None:
-    """Download a task version, verify it, and only then place it in the cache."""
-    task_id, ver = exact_ref(ref)
+    """Download a task version, verify it, and only then place it in the cache (without
+    @VERSION: the newest released version this installation knows)."""
+    task_id, ver = parse_ref(ref)
     try:
-        local_spec = resolve(f"{task_id}@{ver}").spec
+        local_spec = resolve_ref(ref).spec
     except TaskNotFoundError:
+        if ver is None:
+            raise TaskNotFoundError(
+                f"{task_id!r} is not a task this installation knows, so its newest version is "
+                f"unknown here; name one: medfail tasks pull {task_id}@VERSION --from ..."
+            ) from None
         local_spec = None
+    ver = ver or local_spec.version
+    ref = f"{task_id}@{ver}"
     with progress(f"pulling {ref}", None) as step:
         manifest = hub.pull(
             task_id, ver, source, parse=spec_from_text, local_spec=local_spec, step=step

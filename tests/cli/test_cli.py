@@ -80,12 +80,25 @@ def test_verify_reports_damage_by_file(tiny: Path) -> None:
     assert "data/val-00000-of-00001.parquet: missing" in done.stderr
 
 
-@pytest.mark.parametrize(
-    "cmd", [["publish", "tiny-task", "--to", "x"], ["pull", "tiny-task", "--from", "x"]]
-)
-def test_publish_and_pull_need_an_exact_version(tiny: Path, cmd: list[str]) -> None:
-    code, _ = run("tasks", *cmd)
-    assert code != 0
+def test_publish_and_pull_without_a_version_use_the_newest_released(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """As the README says for every ID[@VERSION] argument (it used to be refused)."""
+    assert run("tasks", "pin", "tiny-task@1.0.0")[0] == 0
+    remote = tmp_path / "remote"
+    code, text = run("tasks", "publish", "tiny-task", "--to", str(remote))
+    assert code == 0, text
+    assert "using 1.0.0, the newest released version" in text
+    assert (remote / "tiny-task" / "1.0.0" / "manifest.json").is_file()
+    code, text = run("tasks", "pull", "tiny-task", "--from", str(remote))
+    assert code == 0, text
+    assert "tiny-task@1.0.0: pulled and verified" in text
+
+
+def test_pulling_an_unknown_task_needs_a_version(tiny: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tasks", "pull", "mystery-task", "--from", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "name one: medfail tasks pull mystery-task@VERSION" in str(result.exception)
 
 
 def test_ctrl_c_during_start_up_is_one_line() -> None:
@@ -135,3 +148,33 @@ def test_rich_markup_in_user_text_is_printed_verbatim(tmp_path: Path, monkeypatc
     )
     assert done.returncode == 1
     assert "[/x]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_leaderboard_listens_on_this_machine_only_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr("subprocess.call", lambda cmd: calls.append(cmd) or 0)
+    for extra in ([], ["--address", "0.0.0.0"]):
+        result = runner.invoke(app, ["leaderboard", "--dir", str(tmp_path), *extra])
+        assert result.exit_code == 0, result.output
+    first, second = calls
+    assert first[first.index("--server.address") + 1] == "127.0.0.1"
+    assert second[second.index("--server.address") + 1] == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("option", "typo", "hint"),
+    [
+        ("--domain", "radiolgy", "radiology"),
+        ("--dimension", "shfit", "shift"),
+        ("--layer", "dta", "data"),
+    ],
+)
+def test_an_unknown_catalogue_filter_is_an_error_with_suggestions(
+    option: str, typo: str, hint: str
+) -> None:
+    """It used to answer "0 cases" silently."""
+    result = runner.invoke(app, ["cases", "list", option, typo])
+    assert result.exit_code != 0
+    assert f"did you mean {hint}?" in str(result.exception)
