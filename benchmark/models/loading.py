@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,8 @@ from benchmark.models.adapters import TorchClassifier, as_model
 from benchmark.models.protocol import Batch, Model, frame_index
 from benchmark.models.sandbox import SandboxedClassifier
 from benchmark.results.report import ModelInfo
-
-if TYPE_CHECKING:
-    from benchmark.tasks.task import Task
+from benchmark.tasks.registry import discover, read_spec
+from benchmark.tasks.task import Task
 
 KINDS = ("torchscript", "safetensors", "torch", "skops", "predictions", "python")
 _BY_SUFFIX = {
@@ -112,7 +111,71 @@ def input_encoder(task: Task) -> Any:
 
 
 def _torch_model(module: torch.nn.Module, task: Task, info: dict[str, Any]) -> TorchClassifier:
+    config = getattr(module, "config", None)
+    if isinstance(config, dict):  # a registered architecture states what it takes
+        _check_fits(config, task, info["name"])
     return TorchClassifier.with_info(module, input_encoder(task), **info)
+
+
+#: Registered architecture -> the input kind it takes.
+_KIND = {"n_in": "tabular", "in_channels": "image", "n_channels": "series"}
+
+
+def _inputs(config: dict[str, Any]) -> tuple[str, int | None]:
+    """(input kind, features or channels) a registered architecture's config declares."""
+    config = config.get("inner_config", config)  # the wavelet sanitiser wraps an image net
+    for key, kind in _KIND.items():
+        if key in config:
+            return kind, config[key]
+    return "unknown", None
+
+
+def _task_inputs(task: Task) -> tuple[str, int]:
+    array = task.spec.features.array
+    if array is None:
+        return "tabular", task.encoding().width
+    return array.kind, len(array.channels)
+
+
+def _check_fits(config: dict[str, Any], task: Task, name: str) -> None:
+    """A model trained for another task fails here, naming what it expects and the tasks
+    it fits, instead of as a tensor-size error deep inside torch."""
+    kind, size = _inputs(config)
+    classes = config.get("n_classes")
+    want_kind, want_size = _task_inputs(task)
+    want_classes = len(task.spec.label.classes)
+    if kind == "unknown" or (kind, size, classes) == (want_kind, want_size, want_classes):
+        return
+    what = "features" if kind == "tabular" else f"{kind} channels"
+    fits = _tasks_fitting(kind, size, classes)
+    raise ModelLoadError(
+        f"{name}: the model takes {size} {what} and gives {classes} classes; "
+        f"{task.spec.ref} has {want_size} "
+        f"{'features' if want_kind == 'tabular' else want_kind + ' channels'} and "
+        f"{want_classes} classes. It seems to belong to "
+        + (", ".join(fits) if fits else "no task built here")
+    )
+
+
+def _tasks_fitting(kind: str, size: int | None, classes: int | None) -> list[str]:
+    """Built-in or cached tasks whose inputs and classes the model fits (array tasks by
+    their spec, tabular tasks only when built, since their width needs the data)."""
+    found = []
+    for versions in discover().values():
+        for path in versions.values():
+            try:
+                spec = read_spec(path)
+                array = spec.features.array
+                if len(spec.label.classes) != classes:
+                    continue
+                if array is not None:
+                    if (array.kind, len(array.channels)) == (kind, size):
+                        found.append(spec.ref)
+                elif kind == "tabular" and Task.load(spec.ref).encoding().width == size:
+                    found.append(spec.ref)
+            except MedFailError:
+                continue
+    return found
 
 
 def _load_torchscript(path: Path, arch: str | None, task: Task, info: dict) -> Model:

@@ -616,3 +616,33 @@ def test_mlp_imputes_missing_inputs(task: Task, mlp: TabularMLP) -> None:
     filled = torch.where(torch.isnan(x), mlp.fill, x)
     with torch.no_grad():
         np.testing.assert_allclose(mlp(x).numpy(), mlp(filled).numpy())
+
+
+def test_a_model_of_another_task_is_refused_naming_the_tasks_it_fits(
+    task: Task, tmp_path: Path
+) -> None:
+    """It used to fail deep in torch ("size of tensor a (21) must match ... (18)")."""
+    from benchmark.models.architectures import ImageCNN
+
+    path = tmp_path / "cxr.safetensors"
+    cnn = ImageCNN(1, 2, widths=(4,))
+    save_file(
+        cnn.state_dict(),
+        str(path),
+        metadata={"medfail.arch": "image-cnn", "medfail.config": json.dumps(cnn.config)},
+    )
+    with pytest.raises(ModelLoadError) as err:
+        load_model(str(path), task)
+    message = str(err.value)
+    assert "the model takes 1 image channels and gives 2 classes" in message
+    assert f"tiny-task@1.0.0 has {task.encoding().width} features" in message
+    assert "synth-cxr-site-shift@1.0.0" in message  # a built-in one-channel image task
+    wider = TabularMLP(task.encoding().width + 3, 2, (8,))  # trained on a wider table
+    path = tmp_path / "wider.safetensors"
+    save_file(
+        wider.state_dict(),
+        str(path),
+        metadata={"medfail.arch": "tabular-mlp", "medfail.config": json.dumps(wider.config)},
+    )
+    with pytest.raises(ModelLoadError, match=f"the model takes {wider.config['n_in']} features"):
+        load_model(str(path), task)
