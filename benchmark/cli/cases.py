@@ -16,7 +16,6 @@ from benchmark.cli.common import (
 from benchmark.errors import (
     TaskNotFoundError,
 )
-from benchmark.hub import transport as hub
 from benchmark.tasks.cache import task_dir
 
 cases_app = typer.Typer(
@@ -132,6 +131,7 @@ def cases_pull(
     source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),
 ) -> None:
     """Download a catalogue version, verify it, and only then place it in the cache."""
+    from benchmark.hub import transport as hub
     from benchmark.hub.catalogue_dataset import (
         CATALOGUE_ID,
         catalogue_spec_from_text,

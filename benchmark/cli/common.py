@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -23,8 +24,6 @@ from benchmark.errors import (
     MedFailError,
     TaskNotFoundError,
 )
-from benchmark.hub import transport as hub
-from benchmark.tasks.build import BUILD_STEPS, BuildOutcome, build_task
 from benchmark.tasks.cache import task_dir
 from benchmark.tasks.manifest import MANIFEST, verify_dir
 from benchmark.tasks.registry import (
@@ -32,6 +31,9 @@ from benchmark.tasks.registry import (
     parse_ref,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from benchmark.tasks.build import BuildOutcome
 
 out = Console()
 err = Console(stderr=True)
@@ -74,6 +76,8 @@ def resolve_ref(ref: str) -> ResolvedTask:
 def build_with_progress(
     resolved: ResolvedTask, force: bool = False, offline: bool = False
 ) -> BuildOutcome:
+    from benchmark.tasks.build import BUILD_STEPS, build_task
+
     with progress(f"building {resolved.spec.ref}", BUILD_STEPS) as step:
         outcome = build_task(
             resolved.spec, resolved.spec_path, force=force, step=step, offline=offline
@@ -93,6 +97,8 @@ def exact_ref(ref: str) -> tuple[str, str]:
 def publish_folder(ref: str, pin: str | None, to: str, make: str) -> None:
     """Upload the verified cache folder of ``ref`` (a task or the catalogue) to ``to``;
     ``make`` is the command that builds it when it is missing."""
+    from benchmark.hub import transport as hub
+
     task_id, ver = ref.split("@")
     path = task_dir(task_id, ver)
     if not (path / MANIFEST).is_file():

@@ -24,8 +24,6 @@ from benchmark.errors import (
     SpecError,
     TaskNotFoundError,
 )
-from benchmark.hub import transport as hub
-from benchmark.tasks.build import BUILD_STEPS, CARD, pin_task
 from benchmark.tasks.cache import task_dir
 from benchmark.tasks.manifest import MANIFEST, verify_dir
 from benchmark.tasks.registry import (
@@ -88,6 +86,8 @@ def tasks_info(
     raw: bool = typer.Option(False, "--raw", help="Print the markdown source."),
 ) -> None:
     """Show the task card (built first if needed: the card carries the built counts)."""
+    from benchmark.tasks.build import CARD
+
     resolved = resolve_ref(ref)
     path = task_dir(resolved.spec.id, resolved.spec.version)
     if not (path / MANIFEST).is_file():
@@ -134,6 +134,8 @@ def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> Non
 @tasks_app.command("pin")
 def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> None:
     """Release a draft: build it, write the expected manifest and pin its digest in the spec."""
+    from benchmark.tasks.build import BUILD_STEPS, pin_task
+
     task_id, ver = exact_ref(ref)
     resolved = resolve(f"{task_id}@{ver}")
     with progress(f"pinning {resolved.spec.ref}", BUILD_STEPS) as step:
@@ -158,6 +160,8 @@ def tasks_pull(
 ) -> None:
     """Download a task version, verify it, and only then place it in the cache (without
     @VERSION: the newest released version this installation knows)."""
+    from benchmark.hub import transport as hub
+
     task_id, ver = parse_ref(ref)
     try:
         local_spec = resolve_ref(ref).spec
