@@ -4,6 +4,7 @@ and building with progress, argument checks and the error printer."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,3 +144,16 @@ def print_error(message: str) -> None:
     """Each line as ``error: ...``; user text is never parsed as rich markup."""
     for line in message.splitlines():
         err.print(Text("error: ", style="red") + Text(line), highlight=False, soft_wrap=True)
+
+
+def emit_records(rows: list[dict[str, object]], as_json: bool) -> None:
+    """Records for scripts on stdout: a JSON list, or CSV with a header row."""
+    import csv
+    import json
+
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)

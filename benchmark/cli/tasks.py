@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich import box
 from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
 from benchmark.cli.common import (
     build_with_progress,
+    emit_records,
     err,
     exact_ref,
     out,
@@ -32,52 +34,79 @@ from benchmark.tasks.registry import (
     resolve,
     scan,
 )
-from benchmark.tasks.spec import spec_from_text, version_key
+from benchmark.tasks.spec import TaskSpec, spec_from_text, version_key
 
 tasks_app = typer.Typer(help="List, build, verify, publish and pull tasks.", no_args_is_help=True)
 
 
 @tasks_app.command("list")
-def tasks_list() -> None:
-    """Every known task version: modality, taxonomy, released, built, verified."""
-    table = Table(title="MedFail tasks")
-    table.add_column("task", no_wrap=True)
-    for col in ("version", "modality", "taxonomy", "released", "built", "verified"):
-        table.add_column(col)
+def tasks_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records (for scripts)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (for scripts)."),
+) -> None:
+    """Every known task version: modality, released or draft, and the state of its build."""
+    rows, invalid = _task_rows()
+    if as_json or as_csv:
+        emit_records(rows, as_json)
+    else:
+        table = Table(title="MedFail tasks", box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("task", "modality", "release", "build"):
+            table.add_column(col, no_wrap=True)
+        style = {"verified": "green", "FAILED": "red", "STALE": "red"}
+        for r in rows:
+            build = Text(r["build"], style=style.get(r["build"], ""))
+            modality = SHORT_MODALITY.get(r["modality"], r["modality"])
+            table.add_row(f"{r['task']}@{r['version']}", modality, r["release"], build)
+        out.print(table)
+        out.print(
+            "build: verified against its manifest and pin; STALE: built from other spec "
+            "content; FAILED: does not verify. More (taxonomy): --json, or medfail tasks info ID"
+        )
+    for problem in invalid:
+        err.print(Text("invalid spec: ", style="red") + Text(problem))
+
+
+def _task_rows() -> tuple[list[dict[str, str]], list[str]]:
+    """One record per task version (an invalid spec is a row too), and the problems."""
     found, conflicts = scan()
-    invalid = []
+    rows, invalid = [], []
     for task_id, versions in sorted(found.items()):
         for ver in sorted(versions, key=version_key):
+            row = {"task": task_id, "version": ver, "modality": "-", "taxonomy": ""}
             try:
                 if f"{task_id}@{ver}" in conflicts:
                     raise SpecError(f"{task_id}@{ver} is {conflicts[f'{task_id}@{ver}']}")
                 spec = read_spec(versions[ver])
             except MedFailError as e:  # one broken spec is a row, never the whole listing
                 invalid.append(str(e))
-                table.add_row(task_id, ver, "-", "-", Text("invalid", style="red"), "-", "-")
+                rows.append(row | {"release": "invalid", "build": "-"})
                 continue
-            path = task_dir(task_id, ver)
-            built = (path / MANIFEST).is_file()
-            verified = "-"
-            if built:
-                try:
-                    manifest = verify_dir(path, spec.manifest_sha256)
-                    ok = manifest.spec_sha256 == spec.sha256()
-                    verified = "[green]yes" if ok else "[red]stale spec"
-                except MedFailError:
-                    verified = "[red]NO"
-            table.add_row(
-                task_id,
-                ver,
-                spec.modality,
-                "\n".join(spec.taxonomy),
-                "yes" if spec.released else "draft",
-                "yes" if built else "no",
-                verified,
+            rows.append(
+                row
+                | {
+                    "modality": spec.modality,
+                    "taxonomy": " ".join(spec.taxonomy),
+                    "release": "released" if spec.released else "draft",
+                    "build": _build_state(spec),
+                }
             )
-    out.print(table)
-    for problem in invalid:
-        err.print(Text("invalid spec: ", style="red") + Text(problem))
+    return rows, invalid
+
+
+#: Modalities as the 80-column listing shows them.
+SHORT_MODALITY = {"clinical-decision-support": "clinical DS", "remote-monitoring": "remote mon."}
+
+
+def _build_state(spec: TaskSpec) -> str:
+    """``not built``, ``verified``, ``STALE`` (built from other spec content) or ``FAILED``."""
+    path = task_dir(spec.id, spec.version)
+    if not (path / MANIFEST).is_file():
+        return "not built"
+    try:
+        manifest = verify_dir(path, spec.manifest_sha256)
+    except MedFailError:
+        return "FAILED"
+    return "verified" if manifest.spec_sha256 == spec.sha256() else "STALE"
 
 
 @tasks_app.command("info")

@@ -178,3 +178,22 @@ def test_an_unknown_catalogue_filter_is_an_error_with_suggestions(
     result = runner.invoke(app, ["cases", "list", option, typo])
     assert result.exit_code != 0
     assert f"did you mean {hint}?" in str(result.exception)
+
+
+def test_tasks_list_fits_80_columns_and_has_json_and_csv(tiny: Path) -> None:
+    import csv
+    import io
+    import json
+
+    result = runner.invoke(app, ["tasks", "list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.output  # no header or cell cut
+    assert any(line.split()[:1] == ["tiny-task@1.0.0"] for line in lines)
+    records = json.loads(runner.invoke(app, ["tasks", "list", "--json"]).output)
+    tiny_row = next(r for r in records if r["task"] == "tiny-task")
+    assert tiny_row["release"] == "draft" and tiny_row["build"] == "not built"
+    assert tiny_row["taxonomy"] == "data/distribution-shift/site"
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["tasks", "list", "--csv"]).output)))
+    assert [r["task"] for r in rows] == [r["task"] for r in records]
