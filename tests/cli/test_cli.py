@@ -34,7 +34,8 @@ def test_build_verify_list_info(tiny: Path) -> None:
     code, text = run("tasks", "verify", "tiny-task@1.0.0")
     assert code == 0 and "6 files verified" in text
     code, text = run("tasks", "list")
-    assert code == 0 and "tiny-task" in text and "yes" in text
+    row = next(line for line in text.splitlines() if "tiny-task@1.0.0" in line)
+    assert code == 0 and row.split()[-2:] == ["released", "verified"]
     code, text = run("tasks", "info", "tiny-task@1.0.0", "--raw")
     assert code == 0 and "## Protocol" in text and "| ood_test | away |" in text
 
