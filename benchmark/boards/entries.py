@@ -33,6 +33,7 @@ from benchmark.common.safe_yaml import read_yaml
 from benchmark.common.schema import StrictModel
 from benchmark.errors import MedFailError
 from benchmark.results.report import PREDICTIONS_FILE, REPORT_FILE, MetricResult, Report
+from benchmark.scoring.probes import PROBES, default_config
 from benchmark.scoring.rescore import recheck
 from benchmark.tasks.registry import resolve
 from benchmark.tasks.spec import (
@@ -360,11 +361,27 @@ def _agree(
     return reference, kept, problems
 
 
-def _default_bootstrap(entry: Entry, spec: TaskSpec) -> bool:
-    """Scored with the scorer's default bootstrap for this task: 1,000 replicates at 95%,
-    the task seed."""
-    boot = next(iter(entry.reports.values())).bootstrap
-    return (boot.n_boot, boot.level, boot.seed) == (DEFAULT_N_BOOT, DEFAULT_LEVEL, spec.seed)
+def _default_protocol(entry: Entry, spec: TaskSpec) -> bool:
+    """Scored as ``medfail evaluate`` scores this task by default: 1,000 replicates at 95%
+    with the task seed, the task's threshold rule, the task's probes, and each probe's
+    default settings (a default of None is the task's own setting of that name where it has
+    one, such as ``min_group_size``, else free). The board of a known
+    task ranks these, so no vote, and no copy of an entry, decides its protocol."""
+    report = next(iter(entry.reports.values()))
+    boot = report.bootstrap
+    if (boot.n_boot, boot.level, boot.seed) != (DEFAULT_N_BOOT, DEFAULT_LEVEL, spec.seed):
+        return False
+    if report.threshold.rule != spec.threshold.rule:
+        return False
+    if [p.name for p in report.probes] != [p for p in spec.probes if p in PROBES]:
+        return False
+    for probe in report.probes:
+        for key, value in default_config(probe.name).items():
+            if value is None:  # resolved from the task where it names the setting
+                value = getattr(spec, key, None)
+            if value is not None and probe.config.get(key) != value:
+                return False
+    return True
 
 
 def _entry_protocol(entry: Entry) -> str:
@@ -394,12 +411,13 @@ def _load_board(folder: Path, check: Check) -> Board:
         "task content sha256",
         spec.manifest_sha256 if spec is not None else None,
     )
-    if spec is not None and any(_default_bootstrap(e, spec) for e in kept):
-        off = [e for e in kept if not _default_bootstrap(e, spec)]
-        kept = [e for e in kept if _default_bootstrap(e, spec)]
+    if spec is not None and any(_default_protocol(e, spec) for e in kept):
+        off = [e for e in kept if not _default_protocol(e, spec)]
+        kept = [e for e in kept if _default_protocol(e, spec)]
         excluded += [
-            f"entry {e.metadata.name!r} excluded: scored with another bootstrap than the "
-            f"task's default ({DEFAULT_N_BOOT} replicates, {DEFAULT_LEVEL:.0%}, seed {spec.seed})"
+            f"entry {e.metadata.name!r} excluded: not scored with the task's default protocol "
+            f"({DEFAULT_N_BOOT} replicates, {DEFAULT_LEVEL:.0%}, seed {spec.seed}, the task's "
+            "threshold rule, probes and default probe settings)"
             for e in off
         ]
     _, kept, excluded_protocol = _agree(kept, _entry_protocol, "scoring protocol")

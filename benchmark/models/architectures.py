@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -257,8 +257,8 @@ class SeriesTransformer(_Standardised):
     accepted, in time steps.
     """
 
-    #: Config entries that count layers: at most the number of tensors a weights file holds.
-    COUNTS = frozenset({"n_layers"})
+    #: Config entries that count layers, and the tensors each layer holds in a weights file.
+    COUNTS: ClassVar[dict[str, int]] = {"n_layers": 12}
 
     def __init__(
         self,

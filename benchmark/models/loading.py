@@ -60,6 +60,10 @@ _BY_SUFFIX = {
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}
 #: A ``score`` column may differ from the positive probability by float rounding only.
 PREDICTION_ATOL = 1e-6
+#: Most layers a config may declare (no registered architecture uses more than 121 blocks).
+MAX_LAYERS = 256
+#: Most tensors a weights file may hold (DenseNet-121 holds 727).
+MAX_TENSORS = 20_000
 #: Most values a weights file may hold (1 GB as float32; DenseNet-121 holds 7 million).
 MAX_PARAMETERS = 250_000_000
 
@@ -198,6 +202,7 @@ def _load_safetensors(path: Path, arch: str | None, task: Task, info: dict) -> M
         config = _config_json(meta.get("medfail.config"), path)
     except (SafetensorError, OSError, ValueError) as e:  # JSONDecodeError is a ValueError
         raise ModelLoadError(f"{path}: not a valid safetensors file: {one_line(e)}") from e
+    _check_count(state, path)
     name = arch or meta.get("medfail.arch")
     if not name:
         raise ModelLoadError(
@@ -237,8 +242,14 @@ def _load_state_dict(path: Path, arch: str | None, task: Task, info: dict) -> Mo
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ModelLoadError(f"{path}: expected a dict of tensors by name (a state dict)")
+    _check_count(state, path)
     config = _config_from_weights(arch, state, path)
     return _torch_model(_build_for(arch, config, state, path), task, info)
+
+
+def _check_count(state: dict, path: Path) -> None:
+    if len(state) > MAX_TENSORS:
+        raise ModelLoadError(f"{path}: {len(state):,} tensors, over the limit of {MAX_TENSORS:,}")
 
 
 def _config_from_weights(arch: str, state: dict, path: Path) -> dict[str, Any]:
@@ -285,10 +296,12 @@ def _check_scale(
     config: Any, name: str, elements: int, tensors: int, path: Path, where: str = "config"
 ) -> None:
     """A config cannot be larger than its weights: every integer (a size or a count) is
-    between 0 and the number of values stored, every list and every count the architecture
-    names (``COUNTS``) is at most the number of tensors stored, every float is finite.
+    between 0 and the number of values stored, every list at most as long as the number of
+    tensors stored, every layer count the architecture names (``COUNTS``: tensors per layer)
+    at most the tensors stored over the tensors a layer needs, and at most
+    :data:`MAX_LAYERS`; every float is finite.
     Checked before building, since building copies layers before any hook can stop it."""
-    counts = getattr(architectures.ARCHITECTURES.get(name), "COUNTS", frozenset())
+    counts = getattr(architectures.ARCHITECTURES.get(name), "COUNTS", {})
     items = config.items() if isinstance(config, dict) else enumerate(config)
     if isinstance(config, list) and len(config) > tensors:
         raise ModelLoadError(f"{path}: {where} lists {len(config)} items for {tensors} tensors")
@@ -297,7 +310,7 @@ def _check_scale(
         if isinstance(value, bool) or value is None or isinstance(value, str):
             continue
         if isinstance(value, int):
-            limit = tensors if key in counts else elements
+            limit = min(tensors // counts[key], MAX_LAYERS) if key in counts else elements
             if not 0 <= value <= limit:
                 raise ModelLoadError(
                     f"{path}: {at} = {value} is impossible for a file of {tensors} tensors "

@@ -57,6 +57,8 @@ TRUSTED_SKOPS_TYPES = frozenset(
 
 #: Modules the fork server imports once, so each sandboxed child starts in milliseconds.
 PRELOAD = ["benchmark.models.sandbox", "skops.io", "sklearn.ensemble", "sklearn.pipeline"]
+#: Most classes a sandboxed model may answer with (the parent receives nothing larger).
+MAX_CLASSES = 256
 #: Address space of the child process, in bytes (scikit-learn and numpy need about 1 GiB).
 MEMORY_LIMIT = 4 * 1024**3
 #: Seconds the child may take to check and load the file, or to answer one batch.
@@ -171,7 +173,12 @@ class SandboxedClassifier:
         self._conn.send(batch)
         header = self._answer("predicting")
         shape = tuple(header["shape"])
-        data = self._conn.recv_bytes(8 * int(np.prod(shape)) + 1)
+        if len(shape) != 2 or shape[0] != len(batch) or not 0 < shape[1] <= MAX_CLASSES:
+            self.close()  # refused before its bytes are received
+            raise SandboxError(
+                f"{self.path}: predict_proba answered shape {shape} for {len(batch)} rows"
+            )
+        data = self._conn.recv_bytes(8 * shape[0] * shape[1] + 1)
         return np.frombuffer(data, dtype=np.float64).reshape(shape).copy()
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
@@ -25,6 +25,9 @@ from benchmark.results.predictions_file import read_predictions, write_predictio
 REPORT_FILE = "report.json"
 PREDICTIONS_FILE = "predictions.parquet"
 SCHEMA_VERSION = 1
+#: Most prediction rows any report's file may hold (the largest task scores about 120,000
+#: rows; its derived copies add a few thousand).
+MAX_SCORED_ROWS = 2_000_000
 #: Largest report.json read, in bytes (the committed reports are under 0.1 MB).
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -151,7 +154,7 @@ class Report(StrictModel):
     seeds: dict[str, int]
     bootstrap: BootstrapInfo
     threshold: ThresholdInfo
-    splits: dict[str, int] = Field(description="rows scored per split")
+    splits: dict[str, Annotated[int, Field(ge=0)]] = Field(description="rows scored per split")
     probes: list[ProbeResult]
     warnings: list[str] = []
     timings: dict[str, float] = Field(description="seconds per stage")
@@ -175,8 +178,9 @@ class Report(StrictModel):
 
     def max_prediction_rows(self) -> int:
         """The most rows this report's predictions file can hold: every scored row once, plus
-        derived copies (scores under attack) of at most as many rows again per probe."""
-        return sum(self.splits.values()) * (1 + len(self.probes))
+        derived copies (scores under attack) of at most as many rows again per probe; and
+        never more than :data:`MAX_SCORED_ROWS` in all, whatever the report claims."""
+        return min(sum(self.splits.values()) * (1 + len(self.probes)), MAX_SCORED_ROWS)
 
     def probe(self, name: str) -> ProbeResult:
         for p in self.probes:

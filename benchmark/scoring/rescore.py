@@ -68,7 +68,10 @@ def recheck(
             check_proba(p.proba, p.sample_id, len(classes), f"predictions of split {split}")
     except (KeyError, ValueError, MedFailError) as e:
         return [f"its predictions file is unusable: {one_line(e)}"]
-    problems = _label_problems(preds, task) if full and task is not None else []
+    problems = _structure_problems(report, preds, spec)
+    if problems:  # numbers from a file of the wrong shape are not worth recomputing
+        return problems
+    problems = _build_problems(preds, task) if full and task is not None else []
     if "val" not in preds:
         return [*problems, "its predictions have no val rows to re-derive the threshold from"]
     threshold = choose_threshold(
@@ -120,17 +123,55 @@ def _compare(report: Report, ctx: ScoringContext, full: bool) -> list[str]:
     return problems
 
 
-def _label_problems(preds: dict, task: Task) -> list[str]:
+def _structure_problems(report: Report, preds: dict, spec: TaskSpec) -> list[str]:
+    """What no honest predictions file does, whatever the data: a split the task does not
+    have, a sample twice in one split, a split whose row count differs from the report's,
+    or scores under attack of samples that are not in their split."""
+    present = set(spec.splits.present())
+    extra = sorted(set(report.splits) - present)
+    if extra:
+        return [f"its report scores splits the task does not have: {extra}"]
+    problems = []
+    for split, p in preds.items():
+        base = split.split("@", 1)[0]
+        if base not in present:
+            problems.append(f"its predictions hold split {split!r}, which the task does not have")
+        elif len(set(p.sample_id)) != len(p.sample_id):
+            problems.append(f"split {split}: a sample appears more than once")
+        elif split == base and len(p.sample_id) != report.splits.get(split, -1):
+            said = report.splits.get(split)
+            problems.append(f"split {split}: {len(p.sample_id)} rows, the report says {said}")
+        elif split != base and base in preds and not set(p.sample_id) <= set(preds[base].sample_id):
+            problems.append(f"split {split}: samples that are not in {base}")
+    return problems
+
+
+def _build_problems(preds: dict, task: Task) -> list[str]:
+    """Sample ids, labels, patients, sites and group attributes against the task build."""
     problems = []
     for split, p in preds.items():
         if split not in task.splits:
             continue
-        frame = task.frame(split)
-        truth = dict(zip(frame["sample_id"].astype(str), frame["label"], strict=True))
-        if set(p.sample_id) != set(truth):
+        frame = task.frame(split).set_index("sample_id")
+        frame.index = frame.index.astype(str)
+        if set(p.sample_id) != set(frame.index):
             problems.append(f"split {split}: its sample ids are not the task build's")
-        elif not np.array_equal(p.y, [truth[s] for s in p.sample_id]):
-            problems.append(f"split {split}: its true labels are not the task build's")
+            continue
+        truth = frame.loc[p.sample_id]
+        checks = {
+            "true labels": (p.y, truth["label"].to_numpy()),
+            "patient ids": (p.patient_id, truth["patient_id"].astype(str).to_numpy()),
+        }
+        if "site" in truth.columns and p.site is not None:
+            checks["sites"] = (p.site, truth["site"].astype(str).to_numpy())
+        for name, column in task.spec.group_columns.items():
+            if name in p.groups and column in truth.columns:
+                checks[f"{name} groups"] = (p.groups[name], truth[column].astype(str).to_numpy())
+        problems += [
+            f"split {split}: its {what} are not the task build's"
+            for what, (got, want) in checks.items()
+            if not np.array_equal(np.asarray(got).astype(str), np.asarray(want).astype(str))
+        ]
     return problems
 
 

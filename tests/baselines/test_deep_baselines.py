@@ -56,9 +56,19 @@ def built() -> dict[str, torch.nn.Module]:
     return out
 
 
-def _task_stub() -> Any:
-    """What load_model reads of a task for an image/series model: no tabular features."""
-    return SimpleNamespace(spec=SimpleNamespace(features=SimpleNamespace(names=())))
+def _task_stub(name: str) -> Any:
+    """What load_model reads of a task for an image/series model: no tabular features, the
+    array's kind and channels, and the classes (the model is checked against them)."""
+    _, config, _ = SHAPES[name]
+    kind = "series" if name == "series-transformer" else "image"
+    channels = config.get("in_channels", config.get("n_channels"))
+    array = SimpleNamespace(kind=kind, channels=[f"c{i}" for i in range(channels)])
+    spec = SimpleNamespace(
+        ref="stub@1.0.0",
+        features=SimpleNamespace(names=(), array=array),
+        label=SimpleNamespace(classes=[f"k{i}" for i in range(config["n_classes"])]),
+    )
+    return SimpleNamespace(spec=spec)
 
 
 @pytest.mark.parametrize("name", list(SHAPES))
@@ -95,7 +105,7 @@ def test_saved_weights_give_the_same_logits(
         assert torch.equal(loaded(x), module(x))
         assert torch.equal(loaded.embed(x), module.embed(x))
         expected = torch.softmax(module(x).double(), dim=1).numpy()
-    model = load_model(f"safetensors:{path}", _task_stub())  # the scorer's own loader
+    model = load_model(f"safetensors:{path}", _task_stub(name))  # the scorer's own loader
     assert np.array_equal(model.predict_proba(x.numpy()), expected)
     assert "embed" in model.info.capabilities
 
@@ -107,7 +117,7 @@ def test_image_configs_are_read_off_plain_state_dicts(
     module, x = built[name], _input(name)
     path = tmp_path / "model.pt"
     torch.save(module.state_dict(), path)
-    model = load_model(f"torch:{path}#{name}", _task_stub())
+    model = load_model(f"torch:{path}#{name}", _task_stub(name))
     with torch.no_grad():
         expected = torch.softmax(module(x).double(), dim=1).numpy()
     assert np.array_equal(model.predict_proba(x.numpy()), expected)

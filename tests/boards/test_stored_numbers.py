@@ -284,3 +284,90 @@ def test_a_predictions_file_declaring_more_rows_than_its_report_is_refused(
     )
     with pytest.raises(MedFailError, match="over the limit"):
         Report.load(seed)
+
+
+# -- the second review: forged entries that pass every recomputation ----------------------
+
+
+@pytest.fixture
+def default_board(tiny: Path, tmp_path: Path) -> Path:
+    """erm-gbm and erm-mlp scored with the default protocol (1,000 replicates)."""
+    root = tmp_path / "subs"
+    result = _baselines(root)
+    assert result.exit_code == 0, result.output
+    return root / "tiny-task@1.0.0"
+
+
+def test_copies_with_invented_model_hashes_cannot_set_the_protocol(default_board: Path) -> None:
+    """Three copies with another fairness setting and made-up model sha256s used to outvote
+    the honest entries; a known task's board ranks its default protocol, no vote."""
+    import shutil
+
+    for i in range(3):
+        copy = default_board / f"puppet-{i}"
+        shutil.copytree(default_board / "erm-gbm", copy)
+        meta = (copy / "metadata.yaml").read_text().replace("name: erm-gbm", f"name: puppet-{i}")
+        (copy / "metadata.yaml").write_text(meta)
+        seed = copy / "seed-0"
+        report = Report.load(seed)
+        fairness = next(p for p in report.probes if p.name == "fairness")
+        probes = [
+            p.model_copy(update={"config": p.config | {"min_group_size": 1}})
+            if p is fairness
+            else p
+            for p in report.probes
+        ]
+        model = report.model.model_copy(update={"sha256": f"{i}" * 64})
+        forged = forge(
+            report.model_copy(update={"probes": probes, "model": model}), report.predictions
+        )
+        forged.save(seed, predictions=True)
+    [loaded] = load_boards(default_board.parent)
+    assert sorted(e.metadata.name for e in loaded.entries) == ["erm-gbm", "erm-mlp"]
+    assert sum("default protocol" in p for p in loaded.problems) == 3
+
+
+def resave(seed: Path, frame: pd.DataFrame, **report_update: object) -> None:
+    report = Report.load(seed)
+    forge(report.model_copy(update=report_update), frame).save(seed, predictions=True)
+
+
+def test_duplicated_rows_are_refused_even_without_the_build(board: Path) -> None:
+    seed = board / "erm-mlp" / "seed-0"
+    report = Report.load(seed)
+    frame = report.predictions
+    test = frame[frame["split"] == "id_test"]
+    doubled = pd.concat([frame, test.iloc[:3]], ignore_index=True)
+    splits = report.splits | {"id_test": report.splits["id_test"] + 3}
+    resave(seed, doubled, splits=splits)
+    problems = recheck(Report.load(seed), resolve("tiny-task@1.0.0").spec)
+    assert problems == ["split id_test: a sample appears more than once"]
+
+
+def test_a_split_the_task_does_not_have_is_refused(board: Path) -> None:
+    """An invented ood_val (the tiny task has none) could become a board's headline."""
+    seed = board / "erm-mlp" / "seed-0"
+    report = Report.load(seed)
+    frame = report.predictions
+    fake = frame[frame["split"] == "id_test"].assign(split="ood_val")
+    resave(seed, pd.concat([frame, fake], ignore_index=True))
+    [problem] = recheck(Report.load(seed), resolve("tiny-task@1.0.0").spec)
+    assert "hold split 'ood_val', which the task does not have" in problem
+
+
+def test_rewritten_groups_are_caught_against_the_build(board: Path) -> None:
+    seed = board / "erm-mlp" / "seed-0"
+    frame = Report.load(seed).predictions.assign(group_sex="F")
+    resave(seed, frame)
+    [loaded] = load_boards(board.parent)
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    assert "its sex groups are not the task build's" in loaded.problems[0]
+
+
+def test_a_report_claiming_billions_of_rows_is_still_bounded(board: Path) -> None:
+    from benchmark.results.report import MAX_SCORED_ROWS
+
+    seed = board / "erm-mlp" / "seed-0"
+    report = Report.load(seed)
+    claim = report.model_copy(update={"splits": report.splits | {"val": 10**10}})
+    assert claim.max_prediction_rows() == MAX_SCORED_ROWS

@@ -431,3 +431,25 @@ def test_a_state_dict_with_a_non_string_key_is_refused(task: Task, tmp_path: Pat
     torch.save({1: torch.zeros(3)}, path)
     with pytest.raises(ModelLoadError, match="a dict of tensors by name"):
         load_model(f"torch:{path}#tabular-mlp", task)
+
+
+def test_many_tiny_tensors_do_not_buy_many_layers(task: Task, tmp_path: Path) -> None:
+    """100,000 scalar tensors passed the old count rule and let n_layers = 100,000 build
+    (87 s, 4.8 GB); a transformer layer holds 12 tensors, and no config exceeds 256 layers."""
+    path = tmp_path / "layers.safetensors"
+    config = {"n_layers": 200}
+    save_file(
+        {f"t{i}": torch.zeros(1) for i in range(1200)},
+        str(path),
+        metadata={"medfail.arch": "series-transformer", "medfail.config": json.dumps(config)},
+    )
+    with pytest.raises(ModelLoadError, match=r"config\.n_layers = 200 is impossible"):
+        load_model(str(path), task)
+    many = tmp_path / "many.safetensors"
+    save_file(
+        {f"t{i}": torch.zeros(1) for i in range(20_001)},
+        str(many),
+        metadata={"medfail.arch": "tabular-mlp"},
+    )
+    with pytest.raises(ModelLoadError, match="tensors, over the limit of 20,000"):
+        load_model(str(many), task)

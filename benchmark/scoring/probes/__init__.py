@@ -8,8 +8,10 @@ and reading or recomputing a report must not load it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from importlib import import_module
+from typing import Any
 
 from benchmark.errors import MedFailError
 from benchmark.scoring.probes.base import Probe, ScoringContext
@@ -32,6 +34,9 @@ class _LazyProbes(Mapping[str, type[Probe]]):
         module, cls = _MODULES[name]
         return getattr(import_module(module), cls)
 
+    def __contains__(self, name: object) -> bool:  # without importing the probe's module
+        return name in _MODULES
+
     def __iter__(self) -> Iterator[str]:
         return iter(_MODULES)
 
@@ -40,6 +45,19 @@ class _LazyProbes(Mapping[str, type[Probe]]):
 
 
 PROBES: Mapping[str, type[Probe]] = _LazyProbes()
+
+#: Where a probe's settings live when its module needs torch (see default_config).
+_TORCH_FREE_SETTINGS = {
+    "adversarial": ("benchmark.scoring.probes.adversarial_settings", "AdversarialSettings")
+}
+
+
+def default_config(name: str) -> dict[str, Any]:
+    """A probe's default config (its dataclass defaults), without importing torch."""
+    if name in _TORCH_FREE_SETTINGS:
+        module, cls = _TORCH_FREE_SETTINGS[name]
+        return dataclasses.asdict(getattr(import_module(module), cls)())
+    return PROBES[name]().config()
 
 
 def make_probe(probe: str | Probe) -> Probe:
@@ -51,4 +69,4 @@ def make_probe(probe: str | Probe) -> Probe:
     return PROBES[probe]()
 
 
-__all__ = ["PROBES", "Probe", "ScoringContext", "make_probe"]
+__all__ = ["PROBES", "Probe", "ScoringContext", "default_config", "make_probe"]

@@ -48,6 +48,12 @@ from benchmark.perturbations.attacks import module_device, pgd
 from benchmark.perturbations.threshold import ThresholdShift, decision_logit
 from benchmark.results.report import MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
+from benchmark.scoring.probes.adversarial_settings import (
+    ATTACKS,
+    L2_ATTACKS,
+    LINF_ATTACKS,
+    AdversarialSettings,
+)
 from benchmark.scoring.probes.base import (
     BatchFn,
     Probe,
@@ -62,11 +68,6 @@ from benchmark.scoring.probes.base import (
 from benchmark.stats import metrics
 from benchmark.stats.bootstrap import GroupedScorer, ratio
 
-DEFAULT_EPS = [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255]
-DEFAULT_L2_EPS = [0.25, 0.5, 1.0]
-LINF_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin", "square")
-L2_ATTACKS = ("pgd-l2",)
-ATTACKS = LINF_ATTACKS + L2_ATTACKS
 GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin")
 EPS_METRICS = [
     "robust_accuracy",
@@ -181,17 +182,8 @@ class _Threat:
 
 
 @dataclass
-class AdversarialProbe(Probe):
-    eps: list[float] = field(default_factory=lambda: list(DEFAULT_EPS))
-    l2_eps: list[float] = field(default_factory=lambda: list(DEFAULT_L2_EPS))
-    attacks: list[str] = field(default_factory=lambda: list(ATTACKS))
-    pgd_steps: int = 10
-    apgd_steps: int = 20
-    restarts: int = 1
-    square_queries: int = 200
-    split: str | None = None  # default: id_test, else ood_test
-    max_samples: int | None = 200
-    batch_size: int = 64
+class AdversarialProbe(AdversarialSettings, Probe):
+    """The attacks of :class:`AdversarialSettings`, run (module docstring)."""
 
     name = "adversarial"
 
