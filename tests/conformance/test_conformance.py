@@ -25,6 +25,7 @@ from benchmark.results.report import MetricResult, ProbeResult
 from benchmark.scoring.predictions import predict_split, to_frame
 from benchmark.scoring.probes import PROBES, Probe, ScoringContext
 from benchmark.tasks.build import build_task
+from benchmark.tasks.cache import ENV_CACHE
 from benchmark.tasks.registry import BUILTIN_TASKS, ENV_TASKS_PATH
 from benchmark.tasks.sources import SOURCES, plugin_names, source_class
 from benchmark.tasks.sources.base import Source, SourceContext, SourceData, SourceParams
@@ -225,7 +226,8 @@ def image_task(tmp_path_factory: pytest.TempPathFactory) -> Task:
     (root / "tiny-cxr").mkdir()
     path = root / "tiny-cxr" / "1.0.0.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: its own cache, never the user's
+        mp.setenv(ENV_CACHE, str(tmp_path_factory.mktemp("cache")))
         mp.setenv(ENV_TASKS_PATH, str(root))
         build_task(load_spec(path), path)
         return Task.load("tiny-cxr")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
+from benchmark.tasks.cache import ENV_CACHE
 from benchmark.tasks.registry import ENV_TASKS_PATH
 from benchmark.tasks.task import Task
 from tests.conftest import TINY_SPEC, make_table
@@ -26,7 +27,8 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> Task:
     folder.mkdir()
     make_table(n_patients=60).to_csv(folder / "data.csv", index=False)
     (folder / "1.0.0.yaml").write_text(FIVE.format(version="1.0.0", shard_rows=1000))
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: its own cache, never the user's
+        mp.setenv(ENV_CACHE, str(tmp_path_factory.mktemp("cache")))
         mp.setenv(ENV_TASKS_PATH, str(root))
         return Task.load("tiny-task", build=True)
 
