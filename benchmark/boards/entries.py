@@ -411,9 +411,10 @@ def _load_board(folder: Path, check: Check) -> Board:
         "task content sha256",
         spec.manifest_sha256 if spec is not None else None,
     )
-    if spec is not None and any(_default_protocol(e, spec) for e in kept):
-        off = [e for e in kept if not _default_protocol(e, spec)]
-        kept = [e for e in kept if _default_protocol(e, spec)]
+    default = {id(e): spec is not None and _default_protocol(e, spec) for e in kept}
+    if spec is not None and any(default.values()):
+        off = [e for e in kept if not default[id(e)]]
+        kept = [e for e in kept if default[id(e)]]
         excluded += [
             f"entry {e.metadata.name!r} excluded: not scored with the task's default protocol "
             f"({DEFAULT_N_BOOT} replicates, {DEFAULT_LEVEL:.0%}, seed {spec.seed}, the task's "
