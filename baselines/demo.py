@@ -1,6 +1,10 @@
 """The main job, offline: build and verify every built-in task, train the baselines on the
 tasks chosen for training, score them and write leaderboard entries.
 
+Every version of every task is built and verified, but only one version of a task is
+trained: the newest released one (:func:`training_refs`), so releasing a new version does
+not add its predecessors' training time to the demo.
+
 ``medfail demo`` is a thin view of :func:`run_demo`: the command line passes how to show
 progress and messages; the steps and their order live here.
 """
@@ -19,7 +23,7 @@ from benchmark.scoring.evaluate import check_bootstrap
 from benchmark.tasks.build import BuildOutcome
 from benchmark.tasks.manifest import verify_dir
 from benchmark.tasks.registry import BUILTIN_TASKS, ResolvedTask, discover, read_spec
-from benchmark.tasks.spec import version_key
+from benchmark.tasks.spec import TaskSpec, version_key
 from benchmark.tasks.task import Task
 
 Step = Callable[[str], None]
@@ -47,6 +51,43 @@ def builtin_tasks() -> Iterator[ResolvedTask]:
                 yield ResolvedTask(read_spec(path), path)
 
 
+def training_refs(built: list[TaskSpec], train: list[str]) -> list[str]:
+    """The task versions to train, out of the task versions ``built``.
+
+    ``train`` empty: the newest released version of each tabular task. Otherwise each entry
+    is ``ID`` (the newest released version of that task, else its newest draft, as
+    everywhere else) or ``ID@VERSION`` (exactly that version). Names that match no built
+    task are an error.
+    """
+    by_id: dict[str, list[TaskSpec]] = {}
+    for spec in built:
+        by_id.setdefault(spec.id, []).append(spec)
+
+    def newest(specs: list[TaskSpec], *, released_only: bool) -> TaskSpec | None:
+        pool = [s for s in specs if s.released] or ([] if released_only else specs)
+        return max(pool, key=lambda s: version_key(s.version), default=None)
+
+    if not train:
+        chosen = [newest(specs, released_only=True) for specs in by_id.values()]
+        return [s.ref for s in chosen if s is not None and s.features.array is None]
+    refs, unknown = [], []
+    for name in train:
+        task_id, _, ver = name.partition("@")
+        specs = by_id.get(task_id, [])
+        pick = (
+            next((s for s in specs if s.version == ver), None)
+            if ver
+            else newest(specs, released_only=False)
+        )
+        if pick is None:
+            unknown.append(name)
+        elif pick.ref not in refs:
+            refs.append(pick.ref)
+    if unknown:
+        raise MedFailError(f"--train names tasks that are not built in: {', '.join(unknown)}")
+    return refs
+
+
 def run_demo(
     out_dir: Path,
     seeds: list[int],
@@ -57,13 +98,16 @@ def run_demo(
     progress: Progress,
     said: Callable[[str, str, str], None] = lambda ref, status, detail: None,
 ) -> DemoResult:
-    """Build every built-in task offline (``build`` builds one, with ``offline=True``),
-    train every applicable baseline method on ``seeds`` for the ``train`` task ids (default:
-    the tabular tasks, which train in minutes on a CPU) and write entries to ``out_dir``.
+    """Build every built-in task version offline (``build`` builds one, with
+    ``offline=True``), train every applicable baseline method on ``seeds`` for the ``train``
+    tasks (``ID`` or ``ID@VERSION``; default: the newest released version of each tabular
+    task, which trains in minutes on a CPU; see :func:`training_refs`) and write entries to
+    ``out_dir``.
     ``said(ref, status, detail)`` hears each task's outcome as it happens: ``built`` with
     ``pinned`` or ``draft``, or ``skipped`` with how to obtain its data."""
     check_bootstrap(n_boot, 0.95, None)
     result = DemoResult()
+    built: list[TaskSpec] = []
     for resolved in builtin_tasks():
         ref = resolved.spec.ref
         try:
@@ -75,12 +119,8 @@ def run_demo(
         verify_dir(outcome.path, resolved.spec.manifest_sha256)
         result.built[ref] = "pinned" if resolved.spec.released else "draft"
         said(ref, "built", result.built[ref])
-        tabular = resolved.spec.features.array is None
-        if (resolved.spec.id in train) if train else tabular:
-            result.trained.append(ref)
-    unknown = sorted(set(train) - {r.split("@")[0] for r in result.trained})
-    if unknown:
-        raise MedFailError(f"--train names tasks that are not built in: {', '.join(unknown)}")
+        built.append(resolved.spec)
+    result.trained = training_refs(built, train)
     for ref in result.trained:
         task = Task.load(ref)
         total = sum(len(families(m, task)) for m in methods_for(task)) * len(seeds)
