@@ -6,7 +6,9 @@ what mitigation was reported, the sources it rests on, and the MedFail tasks tha
 reproduce its mechanism (``reproduced_by``). :func:`load_cases` reads a whole catalogue
 and raises :class:`~benchmark.errors.CaseError` naming the file and the field of the
 first problem: a missing source, an unknown taxonomy path, a duplicate id, a file name
-that is not its id.
+that is not its id, text that narrates how a source was read (:data:`PROCESS_WORDS`)
+instead of stating the evidence, a source whose only link is a mirror
+(:data:`MIRROR_HOSTS`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +31,117 @@ CASES_ROOT = bundled("cases")
 CASE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,78}[a-z0-9]$")
 DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 ARXIV = re.compile(r"^(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Z]{2})?/\d{7})(v\d+)?$")
+
+#: Hosts that copy, scrape or aggregate other publishers' pages. A link there is not a
+#: citable record: it may change or vanish, and it is not what a reader can cite. A source
+#: needs a DOI, an arXiv id, a PubMed/PMC page or the publisher's or regulator's own page; a
+#: mirror may stand beside a DOI or arXiv id but never as a source's only link. A host
+#: matches itself and its subdomains (``cord.distantreader.org``).
+MIRROR_HOSTS: frozenset[str] = frozenset(
+    {
+        "alphaxiv.org",
+        "ar5iv.org",
+        "ar5iv.labs.arxiv.org",
+        "arxiv-vanity.com",
+        "arxivlens.com",
+        "coek.info",
+        "deepai.org",
+        "distantreader.org",
+        "docslib.org",
+        "emergentmind.com",
+        "folu.me",
+        "globalauthorid.com",
+        "issuhub.com",
+        "medluna.com",
+        "nukepass.com",
+        "paperexplained.cn",
+        "paperswithcode.com",
+        "readkong.com",
+        "researchgate.net",
+        "researchtrend.ai",
+        "scholar.google.com",
+        "scribd.com",
+        "semanticscholar.org",
+        "technologymag.org",
+        "tomesphere.com",
+        "truthrx.org",
+        "vdocuments.mx",
+        "vdocuments.net",
+        "vnexplorer.net",
+    }
+)
+
+#: Patterns (case-insensitive regular expressions) of words that narrate how a source was
+#: read (the program or site it was read through, the part of a page that was "seen" or
+#: "cut off", an internal brief called "the lead") instead of stating the evidence. A case
+#: says which source supports it, by its canonical identity (journal article, DOI, PMID,
+#: regulatory record, report), which figures were checked against it, and any limitation
+#: as a fact about the evidence ("the abstract gives no per-group rates"; "the full text
+#: was not checked"). The patterns are narrow enough to leave clinical wording alone:
+#: "not seen on CT", "27 radiologists read 50 mammograms", "payment was cut off for",
+#: "devices were not shown to perform equally", "median lead time", "mirrors a bias".
+PROCESS_WORDS: tuple[str, ...] = (
+    r"\bsearch (?:tool|service|engine|results?)\b",
+    r"\b(?:read|seen) (?:through|via)\b",
+    r"\bread on (?:PMC|PubMed|arXiv|(?:a|an|the) (?:[\w.-]+ ){0,3}(?:page|record|portal|repository)"
+    r"|[\w-]+\.(?:com|org|net|gov|edu|cn|ai|me|info|uk)\b)",
+    r"\bseen quoted\b",
+    r"\b(?:text|page|pages|abstract|excerpts?|cop(?:y|ies)|material) (?:seen|shown|read)\b",
+    r"\b(?:visible|shown) (?:abstract|text|excerpts?|page)\b",
+    r"\bnot (?:seen|shown|visible)\b(?! (?:on|in|at|by|to|during)\b)",
+    r"\bnot (?:seen|shown|visible) in (?:any|the) "
+    r"(?:results?|text|excerpts?|pages?|cop(?:y|ies))\b",
+    r"\bcut off (?:in|before|after) (?:the|its)\b",
+    r"\b(?:sentence|text|excerpts?|abstract) (?:was|were) (?:cut off|truncated)\b",
+    r"\btruncated (?:after|before|at)\b",
+    r"\bfetch(?:ed|es|ing)?\b",
+    r"\bbrows(?:ed|ing|er)\b",
+    r"\bsnippets?\b",
+    r"\bexcerpts?\b",
+    r"\brepost(?:ed|s)?\b",
+    r"\bmirror (?:of|page|site|copy)\b",
+    r"\b(?:a|an|the|PubMed|PMC|PLOS|arXiv) mirror\b",
+    r"\bmirrored by\b",
+    r"\bcould not (?:be )?(?:open|read|access)",
+    r"(?-i:(?<!type )(?<!types )\bI (?:could|read|saw|found|opened)\b)",
+    r"\bgenerated summary\b",
+    r"\bthe lead(?:'s)?\b(?! (?:author|investigator))",
+    r"\bcord-19 cop(?:y|ies)\b",
+    r"\b(?:alphaxiv|ar5iv|arxiv-vanity|arxivlens|citegraph|alethograph|deepai|distantreader"
+    r"|docslib|emergentmind|globalauthorid|issuhub|medluna|metajournal|nukepass|openalex"
+    r"|paperexplained|paperswithcode|readkong|researchgate|researchtrend|scribd|silverchair"
+    r"|synapsesocial|technologymag|tomesphere|truthrx|vdocuments|vnexplorer|aminer|mendeley"
+    r"|scite)\b",
+    r"\bfolu\.me\b|\bcoek\.info\b",
+    r"\b(?:google|semantic) scholar\b",
+    r"\bhugging ?face papers\b",
+)
+_PROCESS = re.compile("|".join(f"(?:{p})" for p in PROCESS_WORDS), re.IGNORECASE)
+
+
+def process_words(text: str) -> list[str]:
+    """The phrases in ``text`` that narrate how a source was read (:data:`PROCESS_WORDS`)."""
+    return [m.group(0) for m in _PROCESS.finditer(text)]
+
+
+def is_mirror(url: str) -> bool:
+    """Whether ``url`` is on a mirror or aggregator host (:data:`MIRROR_HOSTS`)."""
+    host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+    return any(host == h or host.endswith(f".{h}") for h in MIRROR_HOSTS)
+
+
+def _states_evidence(value: str | list[str] | None) -> str | list[str] | None:
+    """Field check: text states the evidence, never how a source was read."""
+    texts = [value] if isinstance(value, str) else value or []
+    found = [w for text in texts for w in process_words(text)]
+    if found:
+        raise ValueError(
+            f"describes how a source was read ({', '.join(repr(w) for w in found)}); "
+            "state the evidence instead: which source, which figures match, what it does "
+            "not report"
+        )
+    return value
+
 
 #: The seven clinical domains (the task modalities).
 Domain = Modality
@@ -97,10 +211,17 @@ class Source(StrictModel):
             raise ValueError(f"not an http(s) URL: {url!r}")
         return url
 
+    _text = field_validator("authors", "title", "venue")(_states_evidence)
+
     @model_validator(mode="after")
     def _linkable(self) -> Source:
         if not (self.doi or self.arxiv or self.url):
             raise ValueError("a source needs at least one of doi, arxiv or url")
+        if self.url and is_mirror(self.url) and not (self.doi or self.arxiv):
+            raise ValueError(
+                f"the only link is a mirror ({self.url}); cite the DOI, the PubMed page "
+                "(https://pubmed.ncbi.nlm.nih.gov/<PMID>/) or the publisher's own page"
+            )
         return self
 
     @property
@@ -120,6 +241,8 @@ class Mitigation(StrictModel):
     reported: str | None = None
     medfail: str | None = None
 
+    _text = field_validator("reported", "medfail")(_states_evidence)
+
 
 class Reproduction(StrictModel):
     """A MedFail task that reproduces the case's mechanism, and how closely."""
@@ -127,6 +250,8 @@ class Reproduction(StrictModel):
     task: str
     closeness: Closeness
     note: str = Field(min_length=10)
+
+    _text = field_validator("note")(_states_evidence)
 
 
 class Case(StrictModel):
@@ -150,6 +275,16 @@ class Case(StrictModel):
     confirmed: bool
     verification: str = Field(min_length=10)
     reproduced_by: list[Reproduction] = Field(default_factory=list)
+
+    _text = field_validator(
+        "title",
+        "modality",
+        "clinical_task",
+        "what_failed",
+        "figures",
+        "root_cause",
+        "verification",
+    )(_states_evidence)
 
     @field_validator("id")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,15 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from benchmark.catalogue.browse import select, stats, unknown_tasks
-from benchmark.catalogue.cases import CASES_ROOT, cases_reproduced_by, load_case, load_cases
+from benchmark.catalogue.cases import (
+    CASES_ROOT,
+    Case,
+    cases_reproduced_by,
+    is_mirror,
+    load_case,
+    load_cases,
+    process_words,
+)
 from benchmark.catalogue.taxonomy import Modality, all_paths
 from benchmark.cli import app
 from benchmark.errors import CaseError, ManifestMismatchError
@@ -37,6 +46,18 @@ def test_at_least_60_confirmed_cases_with_6_per_domain(cases: list) -> None:
     assert set(per_domain) == set(Modality.__args__)
     assert min(per_domain.values()) >= 6, per_domain
     assert all(c.sources and c.verification for c in confirmed)
+
+
+def _prose(case: Case) -> str:
+    """Every text field of a case, links left out."""
+    links = {"sources": {"__all__": {"doi", "arxiv", "url"}}}
+    return json.dumps(case.model_dump(exclude=links), ensure_ascii=False)
+
+
+def test_cases_state_evidence_and_cite_canonical_records(cases: list) -> None:
+    """No shipped case narrates how its sources were read, and none rests on a mirror."""
+    assert [(c.id, w) for c in cases for w in process_words(_prose(c))] == []
+    assert [s.url for c in cases for s in c.sources if s.url and is_mirror(s.url)] == []
 
 
 def test_links_hold_both_ways(cases: list) -> None:
@@ -99,6 +120,47 @@ def _write(tmp_path: Path, edit: dict, name: str | None = None) -> Path:
             },
             r"not a DOI",
         ),
+        (
+            {"verification": "Abstract read on PMC through the search tool; figures match."},
+            r"verification: Value error, describes how a source was read \('Abstract read', "
+            r"'search tool'\)",
+        ),
+        (
+            {"mitigation": {"reported": "None; the rest was cut off in the text seen."}},
+            r"mitigation\.reported: .*'cut off in the', 'text seen'",
+        ),
+        (
+            {"figures": ["AUC 0.63 (seen quoted on a PubMed mirror)"]},
+            r"figures: .*'seen quoted', 'PubMed mirror'",
+        ),
+        (
+            {
+                "sources": [
+                    {
+                        "authors": "A B",
+                        "title": "Title",
+                        "venue": "Venue",
+                        "year": 2020,
+                        "url": "https://medluna.com/article/28379439",
+                    }
+                ]
+            },
+            r"sources\.0: .*the only link is a mirror \(https://medluna\.com/",
+        ),
+        (
+            {
+                "sources": [
+                    {
+                        "authors": "Authors not shown in the excerpts seen",
+                        "title": "Title",
+                        "venue": "Venue",
+                        "year": 2020,
+                        "doi": "10.1000/x",
+                    }
+                ]
+            },
+            r"sources\.0\.authors: .*'not shown in the excerpts'",
+        ),
     ],
 )
 def test_schema_errors_name_the_file_and_field(tmp_path: Path, edit: dict, message: str) -> None:
@@ -106,6 +168,22 @@ def test_schema_errors_name_the_file_and_field(tmp_path: Path, edit: dict, messa
     with pytest.raises(CaseError, match=message) as info:
         load_case(path) if path.parent.name == "radiology" else load_cases(tmp_path)
     assert str(path.name) in str(info.value)
+
+
+def test_clinical_wording_and_a_mirror_beside_a_doi_are_accepted(tmp_path: Path) -> None:
+    """The process-word patterns leave clinical text alone, and a mirror may stand beside a
+    DOI (the DOI is the link a reader opens)."""
+    clinical = (
+        "The bleed was not seen on CT; 27 radiologists read 50 mammograms; payment was cut off "
+        "for rehab; devices were not shown to perform equally; median lead time 24 hours; the "
+        "task mirrors a skin-type I bias."
+    )
+    source = {"authors": "A B", "title": "Title", "venue": "Venue", "year": 2020}
+    source["doi"] = "10.1000/x"
+    mirrored = source | {"url": "https://www.scribd.com/document/1"}
+    case = load_case(_write(tmp_path, {"what_failed": clinical, "sources": [mirrored]}))
+    assert case.sources[0].link == "https://doi.org/10.1000/x"
+    assert process_words(clinical) == []
 
 
 def test_duplicate_ids_and_misplaced_files_are_refused(tmp_path: Path) -> None:
