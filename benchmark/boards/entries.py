@@ -148,6 +148,16 @@ HEADLINES: dict[str, Headline] = {
 
 STATS = ("mean", "sd", "ci_low", "ci_high")
 
+#: A failure case's dimension -> the board dimension that measures it (catalogue pages rank
+#: a reproducing task's board by it).
+CASE_DIMENSIONS = {"calibration": "calibration", "subgroup-bias": "fairness", "shift": "shift"}
+
+
+def rank_for(dimensions: list[str]) -> str:
+    """The :data:`HEADLINES` key a case about ``dimensions`` is ranked by: its first
+    dimension a board measures, else performance."""
+    return next((CASE_DIMENSIONS[d] for d in dimensions if d in CASE_DIMENSIONS), "performance")
+
 
 # --- writing -------------------------------------------------------------------------
 
@@ -327,6 +337,22 @@ def _known_spec(ref: str) -> TaskSpec | None:
         return None
 
 
+def load_runs(path: Path) -> tuple[str, dict[int, Report]]:
+    """What ``medfail compare`` compares, by folder: an entry (``metadata.yaml`` and
+    ``seed-<k>`` folders) gives its name and its reports by training seed; a report folder
+    or ``report.json`` gives the model's name and ``{training seed: report}``."""
+    path = Path(path)
+    if path.is_dir() and (path / METADATA_FILE).is_file():
+        metadata = _read_metadata(path / METADATA_FILE)
+        reports = {seed: Report.load(folder) for seed, folder in _seed_folders(path).items()}
+        problems = _report_problems(metadata, reports)
+        if problems:
+            raise MedFailError(f"entry {path}: " + "; ".join(problems))
+        return metadata.name, reports
+    report = Report.load(path)
+    return report.model.name, {report.seeds.get("train", 0): report}
+
+
 def _models(entry: Entry) -> str:
     """What an entry's models are: the sorted sha256 of each seed's model (an entry whose
     reports record none, possible only on a board of an unknown task, is its own model)."""
@@ -461,11 +487,12 @@ def load_boards(root: Path, check: Check = "full") -> list[Board]:
     if not root.is_dir():
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted((_read_board(f, check) for f in folders), key=_board_key)
+    return sorted((load_board(f, check) for f in folders), key=_board_key)
 
 
-def _read_board(folder: Path, check: Check) -> Board:
-    """:func:`_load_board`, with a folder that cannot even be listed as its own problem."""
+def load_board(folder: Path, check: Check = "full") -> Board:
+    """One ``<task>@<version>`` folder as :func:`load_boards` reads it; a folder that
+    cannot even be listed is a board with that problem."""
     try:
         return _load_board(folder, check)
     except Exception as e:  # one unreadable board must not take the others down

@@ -1,41 +1,65 @@
-"""Paired comparison of two reports on the same task version, from their predictions.
+"""Paired comparison of two models, or of two multi-seed entries, on one task version.
 
-Both models are re-scored on the *same* bootstrap resamples (same seed, same patients), so
-each replicate gives a paired difference ``A - B``; its percentile interval is the CI of the
-difference. McNemar's test compares per-sample correctness at each model's own frozen
-threshold (exact two-sided binomial test on the discordant pairs, scipy ``binomtest``);
-it assumes independent samples, so on tasks with several rows per patient read the paired
+Every number comes from the stored predictions: each report is re-scored with its own probe
+configs on every probe that needs only predictions (performance, calibration, fairness,
+shift; :data:`benchmark.scoring.rescore.RECOMPUTABLE`), and on the worst-case scores the
+adversarial probe stores as pseudo-splits (``id_test@linf=4/255``: performance at the same
+frozen threshold), under the bootstrap seed both share, so replicate ``i`` of A and
+replicate ``i`` of B resample the same patients and ``A_i - B_i`` is a paired difference.
+
+Entries (several training seeds each) are paired by training seed. The point value is the
+mean over the paired seeds of ``A_s - B_s``. Its interval is a two-level percentile
+bootstrap: replicate ``i`` draws the seeds with replacement (one seeded draw shared by
+every metric) and averages ``A_s,i - B_s,i`` over the drawn seeds, so it covers training
+seeds and test-set resampling together. With one seed it is the ordinary paired bootstrap.
+
+McNemar's test compares per-sample correctness at each model's own frozen threshold (exact
+two-sided binomial test on the discordant pairs, scipy ``binomtest``), per paired seed; it
+assumes independent samples, so on tasks with several rows per patient read the paired
 bootstrap CI instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 from scipy.stats import binomtest
 
 from benchmark.common.schema import StrictModel
-from benchmark.errors import MedFailError
+from benchmark.errors import MedFailError, one_line
 from benchmark.results.report import Report
 from benchmark.scoring.predictions import SplitPredictions, from_frame
-from benchmark.scoring.probes.base import BatchFn, bootstrap, interval, split_seed
-from benchmark.scoring.probes.calibration import calibration_batch
-from benchmark.scoring.probes.performance import METRICS as PERF_METRICS
-from benchmark.scoring.probes.performance import performance_batch
+from benchmark.scoring.probes import PROBES, default_config
+from benchmark.scoring.probes.base import MetricKey, Replicates, interval, recording, split_seed
+from benchmark.scoring.rescore import RECOMPUTABLE, replay_context, rerun
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.spec import TaskSpec
 
-METRICS = [m for m in PERF_METRICS if m != "threshold_drift"] + ["ece_equal_mass", "brier"]
+#: Seed of the seed draw of the two-level bootstrap, mixed with the bootstrap seed.
+SEED_DRAW = "compare:seeds"
 
 
 class PairedDifference(StrictModel):
-    split: str
+    """``A - B`` of one metric: means over the paired seeds, the two-level CI, and each
+    seed's own difference (None where the metric is undefined)."""
+
+    probe: str
     metric: str
+    split: str
+    attribute: str | None = None
     a: float | None
     b: float | None
     diff: float | None
     ci_low: float | None
     ci_high: float | None
+    per_seed: list[float | None]
 
 
 class McNemar(StrictModel):
+    seed: int
     split: str
     only_a_correct: int
     only_b_correct: int
@@ -47,33 +71,28 @@ class Comparison(StrictModel):
     content_sha256: str
     a: str
     b: str
+    seeds: list[int]
     n_boot: int
     level: float
     differences: list[PairedDifference]
     mcnemar: list[McNemar]
 
 
-def _config(report: Report, probe: str, key: str, default: float) -> float:
-    """A probe setting as the report ran it (the probe's default if it did not run)."""
+def _spec(report: Report) -> TaskSpec:
+    """The task spec ``report`` was scored under (fairness needs its reference groups)."""
     try:
-        return report.probe(probe).config[key]
-    except KeyError:
-        return default
+        spec = resolve(report.task.ref).spec
+    except MedFailError as e:
+        raise MedFailError(f"compare needs the spec of {report.task.ref}: {one_line(e)}") from e
+    if spec.sha256() != report.task.spec_sha256:
+        raise MedFailError(
+            f"the reports were scored under other spec content than this installation's "
+            f"{report.task.ref}; compare them where that spec is installed"
+        )
+    return spec
 
 
-def _batch(p: SplitPredictions, threshold: float, specificity: float, n_bins: int) -> BatchFn:
-    perf = performance_batch(p, threshold, specificity)
-    keep = [PERF_METRICS.index(m) for m in METRICS[:-2]]
-    cal = calibration_batch(p.y, p.score, np.arange(len(p)), n_bins)
-    return lambda w: np.hstack([perf(w)[:, keep], cal(w)[:, 1:]])
-
-
-def _clean(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
-
-
-def compare(a: Report, b: Report) -> Comparison:
-    """``a`` minus ``b`` on every test split both scored; both need their predictions."""
+def _check_pair(a: Report, b: Report) -> None:
     if (a.task.ref, a.task.content_sha256) != (b.task.ref, b.task.content_sha256):
         raise MedFailError(
             f"reports are for different task builds: {a.task.ref} ({a.task.content_sha256[:12]}) "
@@ -83,69 +102,146 @@ def compare(a: Report, b: Report) -> Comparison:
         raise MedFailError("both reports need their predictions (evaluate --save-predictions)")
     if a.bootstrap.seed != b.bootstrap.seed:
         raise MedFailError("the reports used different bootstrap seeds; resamples would differ")
-    classes = a.task.classes
+    configs = [{p.name: p.config for p in r.probes if p.name in RECOMPUTABLE} for r in (a, b)]
+    shared = configs[0].keys() & configs[1].keys()
+    differ = sorted(k for k in shared if configs[0][k] != configs[1][k])
+    if differ or a.bootstrap.level != b.bootstrap.level:
+        what = f"the {', '.join(differ)} probe settings" if differ else "the CI levels"
+        raise MedFailError(f"the reports differ in {what}; re-score them alike")
+
+
+def _same_rows(x: SplitPredictions, y: SplitPredictions) -> bool:
+    return (
+        np.array_equal(x.sample_id, y.sample_id)
+        and np.array_equal(x.y, y.y)
+        and np.array_equal(x.patient_id, y.patient_id)
+        and x.groups.keys() == y.groups.keys()
+        and all(np.array_equal(x.groups[k], y.groups[k]) for k in x.groups)
+    )
+
+
+def _replicates(
+    report: Report, spec: TaskSpec, n_boot: int, probes: set[str]
+) -> tuple[Replicates, float]:
+    """Every summary metric of ``probes`` (per-group rows left out), point and replicates,
+    and the frozen threshold re-derived from val."""
+    assert report.predictions is not None
+    preds = from_frame(report.predictions, list(report.task.classes))
+    if "val" not in preds:
+        raise MedFailError(f"{report.model.name}: its predictions have no val rows")
+    ctx = replay_context(report, spec, preds, n_boot=n_boot)
+    pseudo = tuple(s for s in preds if "@" in s)  # worst-case scores under attack
+    with recording() as found:
+        for stored in report.probes:
+            if stored.name in probes:
+                rerun(stored, ctx)
+        if pseudo:  # their performance, at the same frozen threshold
+            attacked = replace(ctx, predictions={s: preds[s] for s in pseudo}, test_splits=pseudo)
+            PROBES["performance"](**_performance_config(report)).run(attacked)
+    return {k: v for k, v in found.items() if k[4] is None}, ctx.threshold
+
+
+def _performance_config(report: Report) -> dict[str, Any]:
+    try:
+        return report.probe("performance").config
+    except KeyError:
+        return default_config("performance")
+
+
+def _mcnemar(seed: int, a: Report, b: Report, ta: float, tb: float) -> list[McNemar]:
+    assert a.predictions is not None and b.predictions is not None
+    classes = list(a.task.classes)
     pa, pb = from_frame(a.predictions, classes), from_frame(b.predictions, classes)
-    settings = [
-        (_config(r, "performance", "specificity", 0.9), _config(r, "calibration", "n_bins", 15))
-        for r in (a, b)
-    ]
-    if settings[0] != settings[1] or a.bootstrap.level != b.bootstrap.level:
-        raise MedFailError(
-            "the reports used different probe settings or CI levels "
-            f"(specificity, bins: {settings[0]} vs {settings[1]}; level "
-            f"{a.bootstrap.level} vs {b.bootstrap.level}); re-score them alike"
-        )
-    specificity, n_bins = settings[0]
-    n_boot = min(a.bootstrap.n_boot, b.bootstrap.n_boot)
-    level = a.bootstrap.level
-    diffs, tests = [], []
+    tests = []
     for split in [s for s in pa if s in pb and s != "val"]:
-        x, y = pa[split], pb[split]
-        same = (
-            np.array_equal(x.sample_id, y.sample_id)
-            and np.array_equal(x.y, y.y)
-            and np.array_equal(x.patient_id, y.patient_id)
-            and x.groups.keys() == y.groups.keys()
-            and all(np.array_equal(x.groups[k], y.groups[k]) for k in x.groups)
-        )
-        if not same:
+        if not _same_rows(pa[split], pb[split]):
             raise MedFailError(
                 f"split {split}: the two prediction files disagree on the samples, labels, "
                 "patients or groups of the same task build"
             )
-        fa = _batch(pa[split], a.threshold.value, specificity, int(n_bins))
-        fb = _batch(pb[split], b.threshold.value, specificity, int(n_bins))
-        seed = split_seed(a.bootstrap.seed, split)
-        both = lambda w, fa=fa, fb=fb: np.hstack([fa(w), fb(w)])  # noqa: E731
-        point, reps = bootstrap(pa[split], both, n_boot, seed)
-        k = len(METRICS)
-        d_point, d_reps = point[:k] - point[k:], reps[:, :k] - reps[:, k:]
-        lo, hi, _ = interval(d_reps, level)
-        diffs += [
-            PairedDifference(
-                split=split,
-                metric=m,
-                a=_clean(point[i]),
-                b=_clean(point[k + i]),
-                diff=_clean(d_point[i]),
-                ci_low=_clean(lo[i]),
-                ci_high=_clean(hi[i]),
-            )
-            for i, m in enumerate(METRICS)
-        ]
+        if "@" in split:  # worst-case scores: compared through the paired bootstrap only
+            continue
         y = pa[split].y == 1
-        ok_a = (pa[split].score >= a.threshold.value) == y
-        ok_b = (pb[split].score >= b.threshold.value) == y
+        ok_a = (pa[split].score >= ta) == y
+        ok_b = (pb[split].score >= tb) == y
         n10, n01 = int((ok_a & ~ok_b).sum()), int((~ok_a & ok_b).sum())
         p = binomtest(n10, n10 + n01, 0.5).pvalue if n10 + n01 else 1.0
-        tests.append(McNemar(split=split, only_a_correct=n10, only_b_correct=n01, p_value=p))
+        tests.append(
+            McNemar(seed=seed, split=split, only_a_correct=n10, only_b_correct=n01, p_value=p)
+        )
+    return tests
+
+
+def _clean(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def compare_runs(
+    a: Mapping[int, Report], b: Mapping[int, Report], *, names: tuple[str, str] | None = None
+) -> Comparison:
+    """``a`` minus ``b``, each a mapping training seed -> report, paired on the seeds both
+    have (at least one); every report needs its predictions."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise MedFailError(
+            f"no training seed in common (A: {sorted(a)}, B: {sorted(b)}); entries are "
+            "paired by seed"
+        )
+    first = a[seeds[0]]
+    for s in seeds:
+        _check_pair(first, a[s])
+        _check_pair(first, b[s])
+    spec = _spec(first)
+    n_boot = min(r.bootstrap.n_boot for s in seeds for r in (a[s], b[s]))
+    probes = {p.name for p in first.probes if p.name in RECOMPUTABLE}
+    for s in seeds:
+        probes &= {p.name for p in a[s].probes} & {p.name for p in b[s].probes}
+    per_seed, tests = [], []
+    for s in seeds:
+        ra, ta = _replicates(a[s], spec, n_boot, probes)
+        rb, tb = _replicates(b[s], spec, n_boot, probes)
+        per_seed.append((ra, rb))
+        tests += _mcnemar(s, a[s], b[s], ta, tb)
+    rng = np.random.default_rng(split_seed(first.bootstrap.seed, SEED_DRAW))
+    draw = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+    keys = [k for k in per_seed[0][0] if all(k in ra and k in rb for ra, rb in per_seed)]
     return Comparison(
-        task=a.task.ref,
-        content_sha256=a.task.content_sha256,
-        a=a.model.name,
-        b=b.model.name,
+        task=first.task.ref,
+        content_sha256=first.task.content_sha256,
+        a=names[0] if names else a[seeds[0]].model.name,
+        b=names[1] if names else b[seeds[0]].model.name,
+        seeds=seeds,
         n_boot=n_boot,
-        level=level,
-        differences=diffs,
+        level=first.bootstrap.level,
+        differences=[_difference(k, per_seed, draw, first.bootstrap.level) for k in keys],
         mcnemar=tests,
     )
+
+
+def _difference(
+    key: MetricKey, per_seed: list[tuple[Replicates, Replicates]], draw: np.ndarray, level: float
+) -> PairedDifference:
+    pa = np.array([ra[key][0] for ra, _ in per_seed])
+    pb = np.array([rb[key][0] for _, rb in per_seed])
+    d_reps = np.stack([ra[key][1] - rb[key][1] for ra, rb in per_seed])  # (seeds, n_boot)
+    pooled = d_reps[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
+    lo, hi, _ = interval(pooled[:, None], level)
+    probe, metric, split, attribute, _ = key
+    return PairedDifference(
+        probe=probe,
+        metric=metric,
+        split=split,
+        attribute=attribute,
+        a=_clean(pa.mean()),
+        b=_clean(pb.mean()),
+        diff=_clean((pa - pb).mean()),
+        ci_low=_clean(lo[0]),
+        ci_high=_clean(hi[0]),
+        per_seed=[_clean(x) for x in pa - pb],
+    )
+
+
+def compare(a: Report, b: Report) -> Comparison:
+    """``a`` minus ``b``: two single reports, paired whatever their training seeds."""
+    seed = a.seeds.get("train", 0)
+    return compare_runs({seed: a}, {seed: b})

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchmark.errors import MedFailError, one_line
-from benchmark.results.report import MetricResult, Report
-from benchmark.scoring.predictions import check_proba, from_frame
+from benchmark.results.report import MetricResult, ProbeResult, Report
+from benchmark.scoring.predictions import SplitPredictions, check_proba, from_frame
 from benchmark.scoring.probes import PROBES, ScoringContext
 from benchmark.stats.metrics import choose_threshold
 from benchmark.tasks.spec import TaskSpec
@@ -74,6 +74,20 @@ def recheck(
     problems = _build_problems(preds, task) if full and task is not None else []
     if "val" not in preds:
         return [*problems, "its predictions have no val rows to re-derive the threshold from"]
+    ctx = replay_context(report, spec, preds, n_boot=report.bootstrap.n_boot if full else 0)
+    if not _close(report.threshold.value, ctx.threshold):
+        problems.append(
+            f"threshold {report.threshold.value!r} stored, {ctx.threshold!r} recomputed from val"
+        )
+    return problems + _compare(report, ctx, full)
+
+
+def replay_context(
+    report: Report, spec: TaskSpec, preds: dict[str, SplitPredictions], *, n_boot: int
+) -> ScoringContext:
+    """The scoring context ``report`` was scored in, rebuilt from its predictions: the
+    threshold re-derived from the ``val`` rows by the report's rule, its bootstrap seed and
+    level, and ``n_boot`` replicates (0: point values only)."""
     threshold = choose_threshold(
         report.threshold.rule,
         preds["val"].y,
@@ -81,22 +95,23 @@ def recheck(
         specificity=spec.threshold.specificity,
         value=spec.threshold.value,
     )
-    if not _close(report.threshold.value, threshold):
-        problems.append(
-            f"threshold {report.threshold.value!r} stored, {threshold!r} recomputed from val"
-        )
     tests = tuple(s for s in ("id_test", "ood_test") if s in preds)
-    ctx = ScoringContext(
+    return ScoringContext(
         spec,
         None,  # type: ignore[arg-type]  # these probes read predictions, never the model
         {s: preds[s] for s in ("val", *tests)},  # not the pseudo-splits of derived scores
         tests,
         threshold,
-        n_boot=report.bootstrap.n_boot if full else 0,
+        n_boot=n_boot,
         level=report.bootstrap.level,
         seed=report.bootstrap.seed,
     )
-    return problems + _compare(report, ctx, full)
+
+
+def rerun(stored: ProbeResult, ctx: ScoringContext) -> ProbeResult:
+    """A recomputable probe run again with its stored config (TypeError: a config the
+    probe does not take)."""
+    return PROBES[stored.name](**stored.config).run(ctx)
 
 
 def _compare(report: Report, ctx: ScoringContext, full: bool) -> list[str]:
@@ -105,11 +120,10 @@ def _compare(report: Report, ctx: ScoringContext, full: bool) -> list[str]:
         if stored.name not in RECOMPUTABLE:
             continue
         try:
-            probe = PROBES[stored.name](**stored.config)
+            fresh = {_key(m): m for m in rerun(stored, ctx).metrics}
         except TypeError as e:
             problems.append(f"{stored.name} probe config cannot be re-run: {one_line(e)}")
             continue
-        fresh = {_key(m): m for m in probe.run(ctx).metrics}
         for m in stored.metrics:
             twin = fresh.pop(_key(m), None)
             fields = ("value", "ci_low", "ci_high") if full else ("value",)

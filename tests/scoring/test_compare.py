@@ -11,12 +11,14 @@ from scipy.stats import binomtest
 
 from benchmark.errors import MedFailError
 from benchmark.results.report import Report
-from benchmark.scoring.compare import METRICS, compare
+from benchmark.scoring.compare import PairedDifference, compare, compare_runs
 from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.probes.base import split_seed
+from benchmark.stats.bootstrap import Resampler
 from benchmark.tasks.task import Task
 
 TOL = 1e-12
-PROBES = ["performance", "calibration"]
+PROBES = ["performance", "calibration", "fairness", "shift"]
 
 
 class Feature:
@@ -38,30 +40,107 @@ def reports(tiny: Path) -> tuple[Report, Report]:
     return a, b
 
 
-def _reported(r: Report, metric: str, split: str) -> float | None:
-    probe = "calibration" if metric in ("ece_equal_mass", "brier") else "performance"
-    return r.metric(metric, split, probe=probe).value
+def _reported(r: Report, d: PairedDifference) -> float | None:
+    return r.metric(d.metric, d.split, probe=d.probe, attribute=d.attribute).value
 
 
-def test_paired_difference_is_a_minus_b_from_the_reports(reports: tuple[Report, Report]) -> None:
+def test_paired_difference_is_a_minus_b_on_every_recomputable_probe(
+    reports: tuple[Report, Report],
+) -> None:
     a, b = reports
     c = compare(a, b)
-    assert (c.a, c.b, c.n_boot, c.task) == ("a", "b", 200, "tiny-task@1.0.0")
-    assert {(d.split, d.metric) for d in c.differences} == {
-        (s, m) for s in ("id_test", "ood_test") for m in METRICS
+    assert (c.a, c.b, c.n_boot, c.task, c.seeds) == ("a", "b", 200, "tiny-task@1.0.0", [0])
+    stored = {(m.probe, m.metric, m.split, m.attribute) for m in a.probes[0].metrics}
+    stored |= {
+        (m.probe, m.metric, m.split, m.attribute)
+        for p in a.probes[1:]
+        for m in p.metrics
+        if m.group is None
     }
+    assert {(d.probe, d.metric, d.split, d.attribute) for d in c.differences} == stored
+    assert {d.probe for d in c.differences} == {"performance", "calibration", "fairness", "shift"}
     defined = 0
     for d in c.differences:
-        va, vb = _reported(a, d.metric, d.split), _reported(b, d.metric, d.split)
-        assert d.a == va and d.b == vb
+        va, vb = _reported(a, d), _reported(b, d)
+        assert d.a == pytest.approx(va, abs=TOL) if va is not None else d.a is None
+        assert d.b == pytest.approx(vb, abs=TOL) if vb is not None else d.b is None
         if va is None or vb is None:
             assert d.diff is None
             continue
-        assert d.diff == pytest.approx(va - vb, abs=TOL)
-        assert d.ci_low is not None and d.ci_high is not None and d.ci_low <= d.ci_high
+        assert d.diff == pytest.approx(va - vb, abs=TOL) and d.per_seed == [d.diff]
+        if d.ci_low is None:  # replicates undefined too often: so were A's or B's own
+            ma = a.metric(d.metric, d.split, probe=d.probe, attribute=d.attribute)
+            mb = b.metric(d.metric, d.split, probe=d.probe, attribute=d.attribute)
+            assert ma.ci_low is None or mb.ci_low is None
+            continue
+        assert d.ci_high is not None and d.ci_low <= d.ci_high
+        if d.probe == "performance":  # a smooth statistic: its interval holds it
+            assert d.ci_low <= d.diff <= d.ci_high
         defined += 1
-    assert defined >= 10
+    assert defined >= 20
     assert any(d.diff != 0 for d in c.differences)  # the two models do differ
+
+
+def test_paired_interval_equals_a_hand_written_patient_bootstrap(
+    reports: tuple[Report, Report],
+) -> None:
+    """Accuracy difference on id_test, resampled by hand: patients within sites, the
+    task's seed, percentile interval (np.percentile)."""
+    a, b = reports
+    fa, fb = a.predictions, b.predictions
+    assert fa is not None and fb is not None
+    pa, pb = fa[fa["split"] == "id_test"], fb[fb["split"] == "id_test"]
+    y = pa["y_true"].to_numpy() == 1
+    ok_a = ((pa["proba_pos"].to_numpy() >= a.threshold.value) == y).astype(float)
+    ok_b = ((pb["proba_pos"].to_numpy() >= b.threshold.value) == y).astype(float)
+    resampler = Resampler(
+        len(pa),
+        clusters=pa["patient_id"].to_numpy(),
+        strata=pa["site"].to_numpy(),
+        n_boot=200,
+        seed=split_seed(a.bootstrap.seed, "id_test"),
+    )
+    w = np.concatenate(list(resampler.weights()))
+    diffs = (w @ ok_a - w @ ok_b) / w.sum(axis=1)
+    (d,) = [x for x in compare(a, b).differences if (x.metric, x.split) == ("accuracy", "id_test")]
+    assert (d.ci_low, d.ci_high) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])), abs=TOL)
+
+
+def test_entries_are_paired_by_seed_and_pooled_over_seeds(tiny: Path) -> None:
+    task = Task.load("tiny-task", build=True)
+    a = {
+        s: evaluate(Feature("x1", 1 + s), task, PROBES, n_boot=200, seeds={"train": s})
+        for s in (0, 1)
+    }
+    b = {
+        s: evaluate(Feature("x2", -1.0 - s), task, PROBES, n_boot=200, seeds={"train": s})
+        for s in (0, 1, 2)
+    }
+    c = compare_runs(a, b, names=("A", "B"))
+    assert (c.seeds, c.a, c.b) == ([0, 1], "A", "B")
+    single = {s: compare(a[s], b[s]) for s in (0, 1)}
+    for d in c.differences:
+        per = [
+            next(
+                x
+                for x in single[s].differences
+                if x.probe == d.probe
+                and x.metric == d.metric
+                and x.split == d.split
+                and x.attribute == d.attribute
+            ).diff
+            for s in (0, 1)
+        ]
+        assert d.per_seed == per
+        if None not in per:
+            assert d.diff == pytest.approx(np.mean(per), abs=TOL)
+    assert {t.seed for t in c.mcnemar} == {0, 1}
+    twice = compare_runs({0: a[0], 1: a[0]}, {0: b[0], 1: b[0]})
+    for d, one in zip(twice.differences, single[0].differences, strict=True):
+        # the same pair twice: drawing seeds adds no variation, the interval is the pair's
+        assert (d.ci_low, d.ci_high) == pytest.approx((one.ci_low, one.ci_high), abs=TOL)
+    with pytest.raises(MedFailError, match="no training seed in common"):
+        compare_runs({0: a[0]}, {2: b[2]})
 
 
 def test_a_model_compared_with_itself_differs_by_exactly_zero(
@@ -71,7 +150,9 @@ def test_a_model_compared_with_itself_differs_by_exactly_zero(
     c = compare(a, a)
     for d in c.differences:
         if d.a is not None:
-            assert d.diff == 0 and d.ci_low == 0 and d.ci_high == 0
+            assert d.diff == 0
+            own = a.metric(d.metric, d.split, probe=d.probe, attribute=d.attribute)
+            assert (d.ci_low, d.ci_high) == ((0, 0) if own.ci_low is not None else (None, None))
     for t in c.mcnemar:
         assert t.only_a_correct == t.only_b_correct == 0 and t.p_value == 1.0
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,6 +35,24 @@ if TYPE_CHECKING:
 MAX_UNDEFINED = 0.05
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
+#: A metric's identity in a report: (probe, metric, split, attribute, group).
+MetricKey = tuple[str, str, str, str | None, str | None]
+#: Point value and bootstrap replicates of each metric :func:`emit` sees while recording.
+Replicates = dict[MetricKey, tuple[float, np.ndarray]]
+
+_RECORDING: ContextVar[Replicates | None] = ContextVar("medfail_replicates", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[Replicates]:
+    """Collect, for every metric the probes emit inside the block, its point value and its
+    replicates (what paired comparisons need; a report keeps only the interval)."""
+    found: Replicates = {}
+    token = _RECORDING.set(found)
+    try:
+        yield found
+    finally:
+        _RECORDING.reset(token)
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -103,8 +123,12 @@ def emit(
 ) -> list[MetricResult]:
     """MetricResults for columns ``names`` of a bootstrap, with reasons for undefined ones."""
     lo, hi, undefined = interval(reps, level)
+    record = _RECORDING.get()
     out = []
     for i, name in enumerate(names):
+        if record is not None:
+            key = (probe, name, split, keys.get("attribute"), keys.get("group"))
+            record[key] = (float(point[i]), reps[:, i].copy())
         reason = None
         if not np.isfinite(point[i]):
             reason = (reasons or {}).get(name, "undefined on this split")
