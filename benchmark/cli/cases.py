@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.markdown import Markdown
 from rich.table import Table
 
 from benchmark.cli.common import (
+    CSV_HELP,
+    JSON_HELP,
+    emit_records,
+    machine_format,
     out,
     progress,
     publish_folder,
@@ -32,11 +39,15 @@ def cases_list(
     reproduced: bool = typer.Option(
         None, "--reproduced/--not-reproduced", help="only cases with (without) a task"
     ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
     """Cases matching every filter: id, year, domain, dimensions, reproducing tasks."""
     from benchmark.catalogue.browse import select
     from benchmark.catalogue.cases import CASES_ROOT, load_cases
+    from benchmark.cli.tables import cases_table
 
+    fmt = machine_format(as_json, as_csv)
     cases = select(
         load_cases(CASES_ROOT),
         domain=domain,
@@ -44,13 +55,22 @@ def cases_list(
         dimension=dimension,
         reproduced=reproduced,
     )
-    table = Table(title=f"MedFail failure cases ({len(cases)})")
-    for col in ("case", "year", "domain", "dimensions", "reproduced by"):
-        table.add_column(col, no_wrap=col == "case")
-    for c in cases:
-        tasks = "\n".join(f"{r.task} ({r.closeness})" for r in c.reproduced_by) or "-"
-        table.add_row(c.id, str(c.year), c.domain, ", ".join(c.dimensions), tasks)
-    out.print(table)
+    if fmt:
+        rows = [
+            {
+                "id": c.id,
+                "title": c.title,
+                "year": c.year,
+                "domain": c.domain,
+                "dimensions": c.dimensions,
+                "taxonomy": c.taxonomy,
+                "reproduced_by": [f"{r.task} ({r.closeness})" for r in c.reproduced_by],
+            }
+            for c in cases
+        ]
+        emit_records(rows, fmt == "json")
+    else:
+        out.print(cases_table(cases))
 
 
 @cases_app.command("show")
@@ -74,27 +94,49 @@ def cases_show(
 
 
 @cases_app.command("stats")
-def cases_stats() -> None:
-    """Counts by taxonomy layer x domain, and the cases no task reproduces yet."""
+def cases_stats(
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Counts by domain x taxonomy layer, and the cases no task reproduces yet."""
     from benchmark.catalogue.browse import stats
     from benchmark.catalogue.cases import CASES_ROOT, load_cases
 
     s = stats(load_cases(CASES_ROOT))
-    domains = list(s.by_domain)
-    table = Table(title=f"{s.n} cases by taxonomy layer (rows) and domain (columns)")
-    table.add_column("layer")
-    for d in domains:
-        table.add_column(d, justify="right")
-    for layer, row in s.by_layer_domain.items():
-        table.add_row(layer, *(str(row[d]) for d in domains))
-    table.add_row("[bold]cases", *(f"[bold]{s.by_domain[d]}" for d in domains))
+    if as_json:
+        found = {
+            "n": s.n,
+            "by_layer_domain": s.by_layer_domain,
+            "by_domain": s.by_domain,
+            "by_dimension": s.by_dimension,
+            "unreproduced": [c.id for c in s.unreproduced],
+        }
+        sys.stdout.write(json.dumps(found, indent=1) + "\n")
+        return
+    layers = list(s.by_layer_domain)
+    table = Table(
+        title=f"{s.n} cases by domain (rows) and taxonomy layer (columns); a case counts "
+        "once in each layer it touches",
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("domain", no_wrap=True)
+    for layer in layers:
+        table.add_column(layer.split("-")[0], justify="right", no_wrap=True)
+    table.add_column("cases", justify="right")
+    for d, n in s.by_domain.items():
+        table.add_row(d, *(str(s.by_layer_domain[layer][d]) for layer in layers), str(n))
+    table.caption = "layers: " + ", ".join(layers)
     out.print(table)
     out.print("dimensions: " + ", ".join(f"{k} {v}" for k, v in s.by_dimension.items()))
     out.print(
         f"\n[bold]{len(s.unreproduced)} cases with no reproducing task[/] (what to build next):"
     )
     for c in s.unreproduced:
-        out.print(f"  {c.id} [dim]({c.domain}; {', '.join(c.taxonomy)})[/]")
+        out.print(f"  {c.id} [dim]({c.domain})[/]")
 
 
 @cases_app.command("export")

@@ -3,8 +3,10 @@ and building with progress, argument checks and the error printer."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,11 +43,21 @@ err = Console(stderr=True)
 state = {"debug": False}
 
 
+#: Seconds between two plain progress lines about the work inside one step.
+PLAIN_EVERY_S = 5.0
+
+
 @contextmanager
 def progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr (``total=None``: count unknown); yields ``step(what)``, which
-    advances it, and which called as ``step(what, done, total)`` drives a second bar for the
-    work inside one step (the attacks of the adversarial probe)."""
+    """Progress on stderr (``total=None``: count unknown); yields ``step(what)``, which
+    advances it, and which called as ``step(what, done, total)`` reports the work inside
+    one step (training epochs, the attacks of the adversarial probe).
+
+    On a terminal: live bars. Otherwise (a log file, CI): plain lines, one per step and at
+    most one every :data:`PLAIN_EVERY_S` seconds about the work inside it."""
+    if not err.is_terminal:
+        yield _plain_steps(label, total)
+        return
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -65,6 +77,26 @@ def progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
             bar.update(inner[0], completed=done, total=of, description=f"  {what}")
 
         yield step
+
+
+def _plain_steps(label: str, total: int | None) -> Callable[..., None]:
+    start = time.monotonic()
+    state = {"done": 0, "said": -math.inf}
+
+    def step(what: str, done: int | None = None, of: int | None = None) -> None:
+        now = time.monotonic()
+        if done is None:
+            state["done"] += 1
+            count = f"{state['done']}/{total}" if total else str(state["done"])
+            line = f"{label}: {what} [{count}, {now - start:.0f}s]"
+        elif now - state["said"] >= PLAIN_EVERY_S or done == of:
+            line = f"  {what}"
+        else:
+            return
+        state["said"] = now
+        err.print(Text(line), highlight=False, soft_wrap=True)
+
+    return step
 
 
 def resolve_ref(ref: str) -> ResolvedTask:
@@ -146,14 +178,33 @@ def print_error(message: str) -> None:
         err.print(Text("error: ", style="red") + Text(line), highlight=False, soft_wrap=True)
 
 
+#: ``--json`` and ``--csv``, the same two flags on every listing and result command.
+JSON_HELP = "Print JSON on stdout (for scripts); messages go to stderr."
+CSV_HELP = "Print CSV with a header row on stdout (for scripts); messages go to stderr."
+
+
+def machine_format(as_json: bool, as_csv: bool) -> str | None:
+    """``"json"``, ``"csv"`` or None (tables for people); both flags at once is an error."""
+    if as_json and as_csv:
+        raise MedFailError("choose one of --json and --csv")
+    return "json" if as_json else "csv" if as_csv else None
+
+
 def emit_records(rows: list[dict[str, object]], as_json: bool) -> None:
-    """Records for scripts on stdout: a JSON list, or CSV with a header row."""
+    """Records for scripts on stdout: a JSON list, or CSV with a header row (lists in a
+    CSV cell are joined by ``; ``, mappings are JSON)."""
     import csv
     import json
 
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
+
+    def flat(v: object) -> object:
+        if isinstance(v, list | tuple):
+            return "; ".join(map(str, v))
+        return json.dumps(v) if isinstance(v, dict) else v
+
     writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: flat(v) for k, v in row.items()} for row in rows)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.text import Text
 
 from benchmark.cli.common import (
+    CSV_HELP,
+    JSON_HELP,
     build_with_progress,
     check_writable,
+    emit_records,
     err,
+    machine_format,
     model_code_cannot_exit,
     out,
     progress,
@@ -30,12 +35,15 @@ def evaluate_cmd(
     ),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
     seed: int = typer.Option(None, "--seed", help="Bootstrap seed (default: the task seed)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print every metric as CSV on stdout."),
 ) -> None:
     """Score a model on a task: every metric with a bootstrap CI, in one report."""
-    from benchmark.cli.tables import report_tables
+    from benchmark.cli.tables import frame_records, report_tables
     from benchmark.scoring.evaluate import check_bootstrap, evaluate
     from benchmark.tasks.task import Task
 
+    fmt = machine_format(as_json, as_csv)
     check_bootstrap(n_boot, 0.95, seed)  # before any build or model load
     resolved = resolve_ref(task)
     build_with_progress(resolved)
@@ -51,22 +59,46 @@ def evaluate_cmd(
             model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step, detail=step
         )
     path = report.save(out_dir, predictions=save_predictions)
-    for table in report_tables(report):
-        out.print(table)
+    if fmt == "json":
+        sys.stdout.write(report.model_dump_json(indent=1) + "\n")
+    elif fmt == "csv":
+        emit_records(frame_records(report.to_frame()), as_json=False)
+    else:
+        for table in report_tables(report):
+            out.print(table)
     for w in report.warnings:
         err.print(Text("warning: ", style="yellow") + Text(w))
-    out.print(
-        f"report: {path}" + (f" (+ {out_dir / 'predictions.parquet'})" if save_predictions else "")
+    saved = f"report: {path}" + (
+        f" (+ {out_dir / 'predictions.parquet'})" if save_predictions else ""
     )
+    (err if fmt else out).print(Text(saved))
 
 
 def compare_cmd(
-    a: Path = typer.Argument(..., help="Folder (or report.json) of model A, with predictions"),
-    b: Path = typer.Argument(..., help="Folder (or report.json) of model B, with predictions"),
+    a: Path = typer.Argument(..., help="Entry folder, report folder or report.json of A"),
+    b: Path = typer.Argument(..., help="Entry folder, report folder or report.json of B"),
+    all_rows: bool = typer.Option(False, "--all", help="Also threshold drift and OOD - ID rows."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
-    """Paired differences A - B on the same resamples, with CIs and McNemar's test."""
-    from benchmark.cli.tables import comparison_table
-    from benchmark.results.report import Report
-    from benchmark.scoring.compare import compare
+    """Paired differences A - B on every probe's metrics (performance, calibration,
+    fairness, shift), recomputed from the predictions on the same resamples.
 
-    out.print(comparison_table(compare(Report.load(a), Report.load(b))))
+    Entries (several training seeds) are paired by seed: means over seeds, and a CI from a
+    two-level bootstrap over seeds and patients. Two reports: one pair, with McNemar."""
+    from benchmark.boards.entries import load_runs
+    from benchmark.cli.tables import comparison_table
+    from benchmark.scoring.compare import compare, compare_runs
+
+    fmt = machine_format(as_json, as_csv)
+    (name_a, runs_a), (name_b, runs_b) = load_runs(a), load_runs(b)
+    if len(runs_a) == len(runs_b) == 1:  # two reports: paired whatever their seeds
+        result = compare(next(iter(runs_a.values())), next(iter(runs_b.values())))
+    else:
+        result = compare_runs(runs_a, runs_b, names=(name_a, name_b))
+    if fmt == "json":
+        sys.stdout.write(result.model_dump_json(indent=1) + "\n")
+    elif fmt == "csv":
+        emit_records([d.model_dump() for d in result.differences], as_json=False)
+    else:
+        out.print(comparison_table(result, all_rows=all_rows))

@@ -1,23 +1,57 @@
-"""Terminal views (rich tables) of reports, comparisons and leaderboards.
+"""Terminal views (rich tables) of reports, comparisons, leaderboards and cases.
 
-Every table is built from the typed object alone, so what the terminal shows is what
-the JSON holds.
+Every table is built from the typed object alone, so what the terminal shows is what the
+JSON holds. Tables are designed for an 80-column terminal: metrics carry short labels
+(:func:`benchmark.common.conventions.short_label`) with a legend under the table, a value
+and its interval share one cell on one line (``0.813 [0.766, 0.853]``), and cells that
+would not fit (per-severity corruption errors, seed spreads on a board) show point values,
+with the intervals a ``--json`` away.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-from rich.table import Table
+import math
 
+import pandas as pd
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from benchmark.boards.entries import HEADLINES, Board, board_table, headline_split
+from benchmark.catalogue.cases import Case
+from benchmark.common.conventions import legend, short_label
 from benchmark.results.report import MetricResult, Report
 from benchmark.scoring.compare import Comparison
 
+#: The shift probe's headline column in the report table.
+SHIFT_PREFIX = "shift_robustness_"
+
+
+def _table(title: str) -> Table:
+    """A borderless table that spends its width on cells, not on rules. Text from files
+    (model, attribute and group names) is never read as rich markup: titles, captions and
+    such cells are :class:`Text`."""
+    return Table(
+        title=Text(title),
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
 
 def _cell(m: MetricResult | None, digits: int = 3) -> str:
+    """``value [low, high]`` on one line; ``n/a`` (the reason is listed under the table)."""
     if m is None:
         return "-"
     if m.value is None:
-        return f"n/a ({m.reason})" if m.reason else "n/a"
+        return "n/a"
     ci = "" if m.ci_low is None else f" [{m.ci_low:.{digits}f}, {m.ci_high:.{digits}f}]"
     return f"{m.value:.{digits}f}{ci}"
 
@@ -31,57 +65,61 @@ def _get(
         return None
 
 
+def _reasons(rows: list[MetricResult | None]) -> list[str]:
+    """One line per shown n/a cell: what it is and why."""
+    out = []
+    for m in rows:
+        if m is not None and m.value is None:
+            where = "/".join(x for x in (m.attribute, m.group) if x)
+            label = short_label(m.metric) + (f" ({where})" if where else "")
+            out.append(f"n/a: {label} on {m.split}: {m.reason or 'undefined'}")
+    return list(dict.fromkeys(out))
+
+
+def _caption(metrics: list[str], reasons: list[str], extra: str = "") -> Text | None:
+    lines = [x for x in (legend(metrics), extra, *reasons) if x]
+    return Text("\n".join(lines)) if lines else None
+
+
 def report_tables(report: Report) -> list[Table]:
-    """Overall metrics per test split side by side, then fairness summaries per attribute."""
+    """Performance and calibration per test split with the shift drop beside them, then
+    fairness per attribute, group sizes, corruptions and adversarial robustness."""
     splits = [s for s in report.splits if s != "val"]
     level = f"{100 * report.bootstrap.level:g}% CI"
     title = (
-        f"{report.model.name} on {report.task.ref}  (threshold {report.threshold.value:.4g} "
-        f"frozen on val by {report.threshold.rule}; {level}, {report.bootstrap.n_boot} "
-        f"{report.bootstrap.unit} resamples)"
+        f"{report.model.name} on {report.task.ref}: value [{level}], "
+        f"{report.bootstrap.n_boot} {report.bootstrap.unit} resamples; threshold "
+        f"{report.threshold.value:.4g} frozen on val ({report.threshold.rule})"
     )
-    main = Table(title=title, title_justify="left")
-    main.add_column("probe")
-    main.add_column("metric")
-    for s in splits:
-        main.add_column(f"{s} [{level}]")
     has_shift = any(p.name == "shift" for p in report.probes)
+    main = _table(title)
+    main.add_column("metric", no_wrap=True)
+    for s in splits:
+        main.add_column(s, no_wrap=True)
     if has_shift:
-        main.add_column("shift robustness (m_ID - m_OOD)/m_ID")
+        main.add_column("drop ID→OOD", no_wrap=True)
+    shown: list[MetricResult | None] = []
+    names: list[str] = []
     for probe in ("performance", "calibration"):
         if not any(p.name == probe for p in report.probes):
             continue
         metrics = dict.fromkeys(
             m.metric for m in report.probe(probe).metrics if m.attribute is None
         )
-        for metric in metrics:
-            cells = [_cell(_get(report, probe, metric, s)) for s in splits]
+        for i, metric in enumerate(metrics):
+            cells = [_get(report, probe, metric, s) for s in splits]
             if has_shift:
-                split = "ood_test"
-                cells.append(_cell(_get(report, "shift", f"shift_robustness_{metric}", split)))
-            main.add_row(probe, metric, *cells)
+                cells.append(_get(report, "shift", SHIFT_PREFIX + metric, "ood_test"))
+            shown += cells
+            names.append(metric)
+            main.add_row(
+                Text(short_label(metric)), *map(_cell, cells), end_section=i == len(metrics) - 1
+            )
+    drop = "drop = (m_ID - m_OOD) / m_ID, positive is worse" if has_shift else ""
+    main.caption = _caption(names, _reasons(shown), drop)
     tables = [main]
     if any(p.name == "fairness" for p in report.probes):
-        fair = Table(title="Fairness (per attribute; group sizes below)", title_justify="left")
-        fair.add_column("attribute")
-        fair.add_column("metric")
-        for s in splits:
-            fair.add_column(s)
-        summary = [m for m in report.probe("fairness").metrics if m.group is None]
-        for attr, metric in dict.fromkeys((m.attribute, m.metric) for m in summary):
-            cells = [_cell(_get(report, "fairness", metric, s, attribute=attr)) for s in splits]
-            fair.add_row(attr, metric, *cells)
-        sizes = {}
-        for m in report.probe("fairness").metrics:
-            if m.group is not None and m.metric == "accuracy":
-                sizes.setdefault(m.attribute, {}).setdefault(m.group, {})[m.split] = m.n
-        for attr, groups in sizes.items():
-            cells = [
-                "; ".join(f"{g}: {by_split.get(s, 0)}" for g, by_split in groups.items())
-                for s in splits
-            ]
-            fair.add_row(attr, "n per group", *cells)
-        tables.append(fair)
+        tables += fairness_tables(report, splits)
     if any(p.name == "corruption" and p.metrics for p in report.probes):
         tables.append(corruption_table(report))
     if any(p.name == "adversarial" and p.metrics for p in report.probes):
@@ -89,97 +127,210 @@ def report_tables(report: Report) -> list[Table]:
     return tables
 
 
+def fairness_tables(report: Report, splits: list[str]) -> list[Table]:
+    """Attribute summaries per split, then the size of every group."""
+    probe = report.probe("fairness")
+    fair = _table("Fairness per attribute: value [CI]")
+    fair.add_column("attribute", no_wrap=True)
+    fair.add_column("metric", no_wrap=True)
+    for s in splits:
+        fair.add_column(s, no_wrap=True)
+    summary = [m for m in probe.metrics if m.group is None]
+    shown: list[MetricResult | None] = []
+    pairs = list(dict.fromkeys((m.attribute, m.metric) for m in summary))
+    for i, (attr, metric) in enumerate(pairs):
+        cells = [_get(report, "fairness", metric, s, attribute=attr) for s in splits]
+        shown += cells
+        last = i == len(pairs) - 1 or pairs[i + 1][0] != attr
+        fair.add_row(
+            Text(str(attr)), Text(short_label(metric)), *map(_cell, cells), end_section=last
+        )
+    fair.caption = _caption([m for _, m in pairs], _reasons(shown))
+    sizes = _table("Group sizes (samples)")
+    sizes.add_column("attribute", no_wrap=True)
+    sizes.add_column("group", no_wrap=True)
+    for s in splits:
+        sizes.add_column(s, justify="right", no_wrap=True)
+    counts: dict[tuple[str, str], dict[str, str]] = {}
+    for m in probe.metrics:
+        if m.group is not None and m.attribute is not None and m.metric == "accuracy":
+            counts.setdefault((m.attribute, m.group), {})[m.split] = str(m.n)
+    for (attr, group), by_split in counts.items():
+        sizes.add_row(Text(attr), Text(group), *(by_split.get(s, "0") for s in splits))
+    return [fair, sizes]
+
+
 def adversarial_table(report: Report) -> Table:
-    """Worst-case robust metrics per eps (rows: L-inf, then L2), the attacks run and the
-    masking badge."""
+    """Worst case over the attacks per eps (L-inf rows, then L2), and the masking badge."""
     probe = report.probe("adversarial")
     split = probe.config.get("split", "")
     badge = probe.config.get("gradient_masking") or []
-    table = Table(
-        title=f"Adversarial ({', '.join(probe.config.get('attacks', []))}; "
+    table = _table(
+        f"Adversarial ({', '.join(probe.config.get('attacks', []))}; "
         f"{probe.config.get('norm')}, {probe.config.get('goal')}) on {split} "
-        f"({probe.config.get('n_used')} samples): worst case over attacks",
-        title_justify="left",
+        f"({probe.config.get('n_used')} samples): worst case over attacks, value [CI]"
     )
     metrics = ["robust_accuracy", "robust_auroc", "robust_sensitivity", "attack_success_rate"]
-    table.add_column("eps")
-    for m in metrics:
-        table.add_column(m)
+    table.add_column("eps", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("value [CI]", no_wrap=True)
+    shown: list[MetricResult | None] = []
     for norm in (None, "L2"):  # L-inf rows have no attribute
         for group in dict.fromkeys(m.group for m in probe.metrics if m.attribute == norm):
             assert group is not None
-            cells = [
-                _cell(_get(report, "adversarial", m, split, attribute=norm, group=group))
-                for m in metrics
-            ]
             label = f"{float(group) * 255:.3g}/255" if norm is None else f"L2 {float(group):.3g}"
-            table.add_row(label, *cells)
-    verdict = "GRADIENT MASKING suspected: " + "; ".join(badge)
-    table.caption = verdict if badge else "no sign of gradient masking"
+            for i, m in enumerate(metrics):
+                cell = _get(report, "adversarial", m, split, attribute=norm, group=group)
+                shown.append(cell)
+                last = i == len(metrics) - 1
+                table.add_row(
+                    label if i == 0 else "", short_label(m), _cell(cell), end_section=last
+                )
+    verdict = (
+        "GRADIENT MASKING suspected: " + "; ".join(badge)
+        if badge
+        else "no sign of gradient masking"
+    )
+    table.caption = _caption(metrics, _reasons(shown), verdict)
     return table
 
 
 def corruption_table(report: Report) -> Table:
-    """Balanced error per corruption (rows) and severity (columns), with CE and the mCE."""
+    """Balanced error per corruption (rows) and severity (columns, point values), the
+    corruption error CE with its CI, and the summaries in the caption."""
     probe = report.probe("corruption")
     split = probe.config.get("split", "")
     severities = [str(s) for s in probe.config.get("severities", [])]
-    table = Table(
-        title=f"Corruptions on {split} ({probe.config.get('n_used')} samples): balanced error "
-        "[CI] per severity; CE = sum of errors / ERM's",
-        title_justify="left",
+    table = _table(
+        f"Corruptions on {split} ({probe.config.get('n_used')} samples): balanced error per "
+        "severity; CE = sum of errors / ERM's, [CI]"
     )
-    table.add_column("corruption")
+    table.add_column("corruption", no_wrap=True)
     for s in severities:
-        table.add_column(f"s{s}")
-    table.add_column("CE")
+        table.add_column(f"s{s}", no_wrap=True)
+    table.add_column("CE [CI]", no_wrap=True)
     for name in probe.config.get("corruptions", []):
         cells = [
-            _cell(_get(report, "corruption", "balanced_error", split, attribute=name, group=s))
+            _get(report, "corruption", "balanced_error", split, attribute=name, group=s)
             for s in severities
         ]
         ce = _get(report, "corruption", "ce", split, attribute=name)
-        table.add_row(name, *cells, _cell(ce))
+        table.add_row(Text(str(name)), *(_num(c.value if c else None) for c in cells), _cell(ce))
     summary = [
-        f"{m}: {_cell(_get(report, 'corruption', m, split))}"
+        f"{short_label(m)}: {_cell(_get(report, 'corruption', m, split))}"
         for m in ("clean_balanced_error", "mean_balanced_error", "mce", "relative_mce")
     ]
-    table.caption = "; ".join(summary)
+    table.caption = Text("; ".join(summary) + "\nseverity intervals: --json")
     return table
 
 
-def comparison_table(c: Comparison) -> Table:
-    t = Table(
-        title=f"{c.a} minus {c.b} on {c.task} (paired, same {c.n_boot} resamples)",
-        title_justify="left",
+def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
+    """``A - B`` per metric with its paired CI; per-group and redundant rows (threshold
+    drift, absolute OOD-minus-ID changes) only with ``all_rows``; McNemar for one seed."""
+    seeds = (
+        f"{len(c.seeds)} paired seeds, two-level bootstrap"
+        if len(c.seeds) > 1
+        else "one pair, paired bootstrap"
     )
-    for col in ("split", "metric", "A", "B", "A - B", f"{100 * c.level:g}% CI"):
-        t.add_column(col)
+    t = _table(f"{c.a} (A) minus {c.b} (B) on {c.task}: {seeds}, {c.n_boot} resamples")
+    for col in ("metric", "split", "A", "B", f"A - B [{100 * c.level:g}% CI]"):
+        t.add_column(col, no_wrap=True)
+    rows = [
+        d
+        for d in c.differences
+        if all_rows or not (d.metric == "threshold_drift" or d.metric.startswith("ood_minus_id_"))
+    ]
+    for d in rows:
+        label = short_label(d.metric) + (f" ({d.attribute})" if d.attribute else "")
+        ci = "" if d.ci_low is None else f" [{d.ci_low:+.3f}, {d.ci_high:+.3f}]"
+        diff = "n/a" if d.diff is None else f"{d.diff:+.3f}{ci}"
+        t.add_row(Text(label), Text(d.split), _num(d.a), _num(d.b), diff)
+    notes = []
+    if len(c.seeds) == 1:
+        notes += [
+            f"McNemar (exact) on {m.split}: only A right {m.only_a_correct}, only B right "
+            f"{m.only_b_correct}, p = {m.p_value:.3g}"
+            for m in c.mcnemar
+        ]
+    else:
+        notes.append(f"A, B: means over seeds {c.seeds}; per-seed differences: --json")
+    t.caption = _caption([d.metric for d in rows], [], "\n".join(notes))
+    return t
 
-    def f(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.4f}"
 
-    for d in c.differences:
-        t.add_row(d.split, d.metric, f(d.a), f(d.b), f(d.diff), f"[{f(d.ci_low)}, {f(d.ci_high)}]")
-    for m in c.mcnemar:
-        t.add_row(
-            m.split,
-            "McNemar (exact)",
-            f"only A right: {m.only_a_correct}",
-            f"only B right: {m.only_b_correct}",
-            "",
-            f"p = {m.p_value:.3g}",
+#: Board column labels short enough for 80 columns (the legend names each headline).
+BOARD_LABELS = {
+    "performance": "AUROC",
+    "calibration": "ECE",
+    "fairness": "WG AUROC",
+    "fairness_gap": "EOD",
+    "shift": "Drop",
+}
+
+
+def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
+    """A board ranked by ``rank_by``: the ranked dimension as mean over seeds [mean of the
+    per-seed CIs], every other dimension as its mean over seeds."""
+    table = board_table(board, rank_by)
+    ranked = HEADLINES[rank_by]
+    split = ranked.split or headline_split(board)
+    t = _table(f"{board.task}: ranked by {ranked.label} on {split}")
+    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("entry", no_wrap=True)
+    order = [rank_by, *(d for d in HEADLINES if d != rank_by)]
+    for dim in order:
+        arrow = "↑" if HEADLINES[dim].direction == "higher" else "↓"
+        t.add_column(
+            f"{BOARD_LABELS[dim]} {arrow}" + (" [CI]" if dim == rank_by else ""), no_wrap=True
         )
+    for row in table.to_dict("records"):
+        cells = []
+        for dim in order:
+            mean, low, high = (float(row[f"{dim}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
+            ci = f" [{low:.3f}, {high:.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
+            cells.append(_num(mean) + (ci if dim == rank_by and math.isfinite(mean) else ""))
+        rank = "" if pd.isna(row["rank"]) else str(row["rank"])
+        t.add_row(rank, Text(str(row["entry"])), *cells)
+    names = "; ".join(
+        f"{BOARD_LABELS[d]} = {HEADLINES[d].label}"
+        for d in order
+        if BOARD_LABELS[d] != HEADLINES[d].label
+    )
+    seeds = sorted({len(e.reports) for e in board.entries})
+    t.caption = Text(
+        f"{names}. Means over {'/'.join(map(str, seeds)) or 0} seed(s); [CI] = mean of the "
+        "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
+    )
     return t
 
 
-def board_rich_table(title: str, table: pd.DataFrame) -> Table:
-    """A formatted leaderboard frame (``submissions.format_table``) as a compact rich table:
-    rank, entry and one cell per dimension (``mean ± sd`` over seeds, the CI below it)."""
-    keep = [c for c in table.columns if c not in ("method", "model", "seeds", "flags")]
-    t = Table(title=title, title_justify="left", show_lines=True)
-    for col in keep:
-        t.add_column(str(col), no_wrap=col in ("rank", "entry"))
-    for row in table[keep].itertuples(index=False):
-        t.add_row(*("" if pd.isna(v) else str(v).replace(" [", "\n[") for v in row))
+def cases_table(cases: list[Case]) -> Table:
+    """Cases grouped by domain: the id with its dimensions below it, the year, and how
+    many tasks reproduce each."""
+    t = _table(f"MedFail failure cases ({len(cases)})")
+    t.add_column("case (dimensions)", no_wrap=True)
+    t.add_column("year", no_wrap=True)
+    t.add_column("tasks", justify="right", no_wrap=True)
+    by_domain: dict[str, list[Case]] = {}
+    for c in cases:
+        by_domain.setdefault(c.domain, []).append(c)
+    for domain, group in by_domain.items():
+        t.add_row(Text(domain, style="bold"), "", "")
+        for i, c in enumerate(group):
+            cell = Text(c.id)
+            cell.append("\n  " + ", ".join(c.dimensions), style="dim")
+            t.add_row(cell, str(c.year), str(len(c.reproduced_by)), end_section=i == len(group) - 1)
+    t.caption = Text(
+        "tasks: how many tasks reproduce the case (which: medfail cases show ID, --json)"
+    )
     return t
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Rows of ``frame`` as plain records for JSON/CSV: missing values (NaN, NA) are None,
+    numpy scalars are Python numbers."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [
+        {k: getattr(v, "item", lambda v=v: v)() for k, v in row.items()}
+        for row in clean.to_dict("records")
+    ]

@@ -11,10 +11,13 @@ from rich.table import Table
 from rich.text import Text
 
 from benchmark.cli.common import (
+    CSV_HELP,
+    JSON_HELP,
     build_with_progress,
     emit_records,
     err,
     exact_ref,
+    machine_format,
     out,
     progress,
     publish_folder,
@@ -41,13 +44,14 @@ tasks_app = typer.Typer(help="List, build, verify, publish and pull tasks.", no_
 
 @tasks_app.command("list")
 def tasks_list(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON records (for scripts)."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (for scripts)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
     """Every known task version: modality, released or draft, and the state of its build."""
+    fmt = machine_format(as_json, as_csv)
     rows, invalid = _task_rows()
-    if as_json or as_csv:
-        emit_records(rows, as_json)
+    if fmt:
+        emit_records(rows, fmt == "json")
     else:
         table = Table(title="MedFail tasks", box=box.SIMPLE_HEAD, pad_edge=False)
         for col in ("task", "modality", "release", "build"):

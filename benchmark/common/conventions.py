@@ -194,3 +194,52 @@ def metric_range(metric: str) -> tuple[float, float]:
         if re.fullmatch(pattern, metric):
             return low, high
     return -math.inf, math.inf
+
+
+#: Short column labels for 80-column tables (at most 10 characters); a table that uses them
+#: prints the legend (:func:`legend`) mapping each back to the metric's name in the JSON.
+METRIC_LABELS: dict[str, str] = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "accuracy": "Acc",
+    "f1": "F1",
+    "sensitivity_at_specificity": "Sens@Sp",
+    "threshold_drift": "Thr drift",
+    "ece_equal_width": "ECE-width",
+    "ece_equal_mass": "ECE-mass",
+    "brier": "Brier",
+    "disparate_impact": "DI",
+    "eod_sum": "EOD sum",
+    "equal_opportunity_ratio_gap": "EOpp ratio",
+    "equalized_odds_difference_max": "EqOdds",
+    "demographic_parity_difference": "DP diff",
+    "demographic_parity_ratio": "DP ratio",
+    "worst_group_auroc": "WG AUROC",
+    "worst_group_accuracy": "WG Acc",
+    "robust_accuracy": "Rob Acc",
+    "robust_auroc": "Rob AUROC",
+    "robust_f1": "Rob F1",
+    "robust_sensitivity": "Rob Sens",
+    "attack_success_rate": "ASR",
+    "balanced_error": "Bal err",
+    "clean_balanced_error": "Clean err",
+    "mean_balanced_error": "Mean err",
+    "mce": "mCE",
+    "relative_mce": "Rel mCE",
+}
+#: Prefixes of derived metrics and the short form of each (the rest is the base label).
+_DERIVED = {"shift_robustness_": "Drop ", "ood_minus_id_": "Δ "}
+
+
+def short_label(metric: str) -> str:
+    """The table label of ``metric`` (the name itself when it has none)."""
+    for prefix, short in _DERIVED.items():
+        if metric.startswith(prefix):
+            return short + short_label(metric.removeprefix(prefix))
+    return METRIC_LABELS.get(metric, metric)
+
+
+def legend(metrics: list[str]) -> str:
+    """``label = name`` for each shortened metric in ``metrics``, in order, once each."""
+    pairs = dict.fromkeys((short_label(m), m) for m in metrics)
+    return "; ".join(f"{label} = {name}" for label, name in pairs if label.lower() != name)

@@ -25,6 +25,7 @@ from benchmark.scoring.probes.corruption import (
     write_reference,
 )
 from benchmark.tasks.task import Task
+from tests.cli.fits import check_fits
 from tests.tasks.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
 
@@ -217,7 +218,13 @@ def test_a_cnn_baseline_on_pathmnist_gets_the_corruption_table_by_default(
     assert "stain_shift" in probe.config["corruptions"]
     table = report_tables(report)[-1]
     assert table.row_count == len(probe.config["corruptions"])
-    assert [c.header for c in table.columns] == ["corruption", "s1", "s2", "s3", "s4", "s5", "CE"]
+    assert [c.header for c in table.columns] == [
+        "corruption",
+        *(f"s{k}" for k in range(1, 6)),
+        "CE [CI]",
+    ]
+    for t in report_tables(report):
+        check_fits(t)  # 80 columns: nothing cut
 
 
 def test_a_single_class_subsample_gives_reasons_not_a_crash(

@@ -1,0 +1,72 @@
+"""The main tables at 80 columns: no header, label or interval is cut or wrapped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.boards.entries import load_boards
+from benchmark.catalogue.cases import CASES_ROOT, load_cases
+from benchmark.cli.tables import board_rich_table, cases_table, comparison_table, report_tables
+from benchmark.common.conventions import METRIC_LABELS, legend, short_label
+from benchmark.results.report import Report
+from benchmark.scoring.compare import compare
+from benchmark.scoring.evaluate import evaluate
+from benchmark.tasks.task import Task
+from tests.cli.fits import CI, check_fits
+
+PROBES = ["performance", "calibration", "fairness", "shift"]
+
+
+class Feature:
+    """P(positive) = sigmoid(scale * X[column])."""
+
+    def __init__(self, column: str, scale: float = 1.0) -> None:
+        self.column, self.scale = column, scale
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1 / (1 + np.exp(-self.scale * X[self.column].to_numpy(dtype=float)))
+        return np.column_stack([1 - p, p])
+
+
+@pytest.fixture
+def reports(tiny: Path) -> tuple[Report, Report]:
+    task = Task.load("tiny-task", build=True)
+    a = evaluate(Feature("x1"), task, PROBES, n_boot=60, name="a-model-with-a-long-name")
+    b = evaluate(Feature("x2", -1.0), task, PROBES, n_boot=60, name="b")
+    return a, b
+
+
+def test_report_tables_fit_80_columns(reports: tuple[Report, Report]) -> None:
+    tables = report_tables(reports[0])
+    assert len(tables) == 3  # performance + calibration with the drop, fairness, group sizes
+    text = "\n".join(check_fits(t) for t in tables)
+    assert len(CI.findall(text)) >= 20
+    assert "Sens@Sp = sensitivity_at_specificity" in text.replace("\n", " ")
+
+
+def test_comparison_table_fits_80_columns(reports: tuple[Report, Report]) -> None:
+    text = check_fits(comparison_table(compare(*reports)))
+    assert "EOD sum (sex)" in text and "Drop AUROC" in text and "McNemar" in text
+
+
+def test_board_and_cases_tables_fit_80_columns(tmp_path: Path) -> None:
+    cases = load_cases(CASES_ROOT)
+    longest = max(cases, key=lambda c: len(c.id))
+    text = check_fits(cases_table(cases))
+    assert longest.id in text
+    boards = load_boards(Path(__file__).parents[2] / "submissions", check="values")
+    for board in boards:
+        if board.entries:
+            assert "ranked by" in check_fits(board_rich_table(board))
+
+
+def test_short_labels_are_short_distinct_and_in_the_legend() -> None:
+    labels = list(METRIC_LABELS.values())
+    assert len(set(labels)) == len(labels) and max(map(len, labels)) <= 10
+    assert short_label("shift_robustness_auroc") == "Drop AUROC"
+    assert short_label("a_metric_without_a_label") == "a_metric_without_a_label"
+    assert legend(["eod_sum", "auroc", "eod_sum"]) == "EOD sum = eod_sum"
