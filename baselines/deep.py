@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines.losses import training_loss
+from baselines.progress import EpochMeter, OnEpoch
 from benchmark.models import architectures
 from benchmark.perturbations.attacks import pgd_batch
 
@@ -134,7 +135,7 @@ def train_network(
     config: DeepConfig | None = None,
     device: str | None = None,
     arch_config: dict[str, Any] | None = None,
-    step: Callable[[str], None] | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> nn.Module:
     """Train ``arch`` with ``method`` in {erm, reweight, mixup, pgd-at}; the selected model,
     on CPU, in eval mode. ``pgd-at`` (images only) trains on L-inf PGD examples of every
@@ -147,7 +148,7 @@ def train_network(
     the architecture config read off the data (channels; ``n_classes`` = largest label + 1,
     at least 2). Optimiser AdamW; early stopping and selection by :data:`SELECTION_RULE`.
     Data stay on CPU; each batch is moved to ``device`` (None: CUDA when available).
-    ``step(what)`` is called after each epoch.
+    ``on_epoch`` hears each epoch: training loss, val loss and AUROC, ETA.
     """
     config = config or default_config(arch)
     if arch not in _DEFAULTS:
@@ -185,6 +186,7 @@ def train_network(
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best, best_state, waited = np.inf, None, 0
+    meter = EpochMeter(config.max_epochs, on_epoch)
     with _deterministic(dev):
         for epoch in range(config.max_epochs):
             model.train()
@@ -217,9 +219,9 @@ def train_network(
                 )
                 loss.backward()
                 opt.step()
-            val_loss = _val_loss(model, xv, yv, dev)
-            if step is not None:
-                step(f"{arch} epoch {epoch + 1}: val cross-entropy {val_loss:.4f}")
+                meter.batch(float(loss.detach()), len(idx))
+            val_loss, val_proba = _validate(model, xv, yv, dev)
+            meter.end(epoch, val_loss, yv.numpy(), val_proba)
             if val_loss < best - 1e-6:
                 best, waited = val_loss, 0
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -233,17 +235,18 @@ def train_network(
     return model.eval()
 
 
-def _val_loss(
+def _validate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, chunk: int = 256
-) -> float:
-    """Mean (unweighted) cross-entropy, in nats, in eval mode."""
+) -> tuple[float, np.ndarray]:
+    """Mean (unweighted) cross-entropy in nats, and the class probabilities, in eval mode."""
     model.eval()
-    total = 0.0
+    total, proba = 0.0, []
     with torch.no_grad():
         for s in range(0, len(y), chunk):
             logits = model(x[s : s + chunk].to(dev))
             total += float(F.cross_entropy(logits, y[s : s + chunk].to(dev), reduction="sum"))
-    return total / len(y)
+            proba.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    return total / len(y), np.concatenate(proba)
 
 
 def arch_name(module: nn.Module) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines import tabular
+from baselines.progress import OnEpoch
 from benchmark.boards.entries import EntryMetadata, entry_dir, write_entry
 from benchmark.errors import MedFailError
 from benchmark.results.report import Report
@@ -34,15 +35,17 @@ class Family:
 
     name: str
     config: dict[str, Any]
-    fit_and_save: Callable[[Task, int, Path], Path]  # returns the saved model file
+    #: ``fit_and_save(task, seed, folder, on_epoch=None)`` -> the saved model file;
+    #: ``on_epoch`` hears each epoch of the families that train in epochs
+    fit_and_save: Callable[..., Path]
     selection_rule: str = tabular.SELECTION_RULE
 
 
 def _mlp(method: str) -> Family:
     config = tabular.MLPConfig()
 
-    def fit_and_save(task: Task, seed: int, folder: Path) -> Path:
-        model = tabular.train_mlp(task, method, seed, config)
+    def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
+        model = tabular.train_mlp(task, method, seed, config, on_epoch)
         path = folder / "model.safetensors"
         tabular.save_mlp(model, str(path))
         return path
@@ -53,7 +56,7 @@ def _mlp(method: str) -> Family:
 def _gbm() -> Family:
     config = tabular.GBMConfig()
 
-    def fit_and_save(task: Task, seed: int, folder: Path) -> Path:
+    def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
         import skops.io as sio
 
         path = folder / "model.skops"
@@ -73,7 +76,7 @@ def _deep(method: str, family: str, arch: str) -> Family:
 
     config = deep.default_config(arch)
 
-    def fit_and_save(task: Task, seed: int, folder: Path) -> Path:
+    def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
         X, y, meta = task.split("train")
         Xv, yv, _ = task.split("val")
         module = deep.train_network(
@@ -87,6 +90,7 @@ def _deep(method: str, family: str, arch: str) -> Family:
             sample_weight=tabular.group_weights(meta) if method == "reweight" else None,
             config=config,
             arch_config={"n_classes": len(task.spec.label.classes)},
+            on_epoch=on_epoch,
         )
         if method == "wavelet":  # ERM, with the denoiser in front of it at inference
             module = deep.wavelet_sanitised(module)
@@ -144,6 +148,14 @@ FLAGS = {
 }
 
 
+def _epochs(
+    detail: Callable[[str, int, int], None] | None, entry: str, seed: int
+) -> OnEpoch | None:
+    if detail is None:
+        return None
+    return lambda log: detail(f"{entry} seed {seed}: {log.line()}", log.epoch, log.max_epochs)
+
+
 def run(
     task: Task,
     method: str,
@@ -154,8 +166,13 @@ def run(
     overwrite: bool = False,
     step: Callable[[str], None] | None = None,
     family: str | None = None,
+    detail: Callable[[str, int, int], None] | None = None,
 ) -> list[Path]:
-    """Train, score and write one entry per model family; returns the entry folders."""
+    """Train, score and write one entry per model family; returns the entry folders.
+
+    ``step(what)`` hears each finished seed; ``detail(what, done, total)`` each training
+    epoch (:class:`baselines.progress.EpochLog` as text, epoch of max epochs) and the start
+    of each seed's scoring."""
     if not seeds:
         raise MedFailError("give at least one seed")
     todo = families(method, task, family)
@@ -178,7 +195,9 @@ def run(
             for seed in seeds:
                 folder = Path(tmp) / f"seed-{seed}"
                 folder.mkdir()
-                model_file = fam.fit_and_save(task, seed, folder)
+                model_file = fam.fit_and_save(task, seed, folder, _epochs(detail, entry, seed))
+                if detail is not None:
+                    detail(f"{entry} seed {seed}: scoring", 0, 1)
                 reports[seed] = evaluate(
                     str(model_file), task, n_boot=n_boot, seeds={"train": seed}, name=entry
                 )

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines.losses import training_loss
+from baselines.progress import EpochMeter, OnEpoch
 from benchmark.models.architectures import TabularMLP
 from benchmark.tasks.spec import GROUP_PREFIX
 from benchmark.tasks.task import Task
@@ -70,8 +71,15 @@ def _set_threads() -> None:
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 
 
-def train_mlp(task: Task, method: str, seed: int, config: MLPConfig = MLPConfig()) -> TabularMLP:
-    """Train the MLP with ``method`` in {erm, reweight, mixup}; returns the selected model."""
+def train_mlp(
+    task: Task,
+    method: str,
+    seed: int,
+    config: MLPConfig = MLPConfig(),
+    on_epoch: OnEpoch | None = None,
+) -> TabularMLP:
+    """Train the MLP with ``method`` in {erm, reweight, mixup}; returns the selected model.
+    ``on_epoch`` hears each epoch: training loss, val loss and AUROC, ETA."""
     if method not in ("erm", "reweight", "mixup"):
         raise ValueError(f"unknown MLP method {method!r}")
     _set_threads()
@@ -87,7 +95,8 @@ def train_mlp(task: Task, method: str, seed: int, config: MLPConfig = MLPConfig(
     model.set_input_stats(x)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best, best_state, waited = np.inf, None, 0
-    for _ in range(config.max_epochs):
+    meter = EpochMeter(config.max_epochs, on_epoch)
+    for epoch in range(config.max_epochs):
         model.train()
         for idx in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
             i = torch.as_tensor(idx)
@@ -95,9 +104,12 @@ def train_mlp(task: Task, method: str, seed: int, config: MLPConfig = MLPConfig(
             loss = training_loss(model, x[i], yt[i], w[i], method, config.mixup_alpha, rng)
             loss.backward()
             opt.step()
+            meter.batch(float(loss.detach()), len(idx))
         model.eval()
         with torch.no_grad():
-            val_loss = float(F.cross_entropy(model(xv), yvt))
+            logits = model(xv)
+            val_loss = float(F.cross_entropy(logits, yvt))
+        meter.end(epoch, val_loss, yv, torch.softmax(logits, dim=1).numpy())
         if val_loss < best - 1e-6:
             best, waited = val_loss, 0
             best_state = {k: v.clone() for k, v in model.state_dict().items()}

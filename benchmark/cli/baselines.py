@@ -8,8 +8,12 @@ import typer
 from rich.text import Text
 
 from benchmark.cli.common import (
+    CSV_HELP,
+    JSON_HELP,
     build_with_progress,
+    emit_records,
     err,
+    machine_format,
     out,
     progress,
     resolve_ref,
@@ -40,14 +44,18 @@ def baselines_run(
         help="Model family: tabular mlp | gbm (default both under erm); images cnn "
         "(default) | densenet121; series transformer.",
     ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
     """Train a baseline on several seeds, score each, and write leaderboard entries.
 
-    Runs on CUDA when available, else on the CPU."""
+    Shows each epoch (loss, val loss and AUROC, time left) and ends with the board of the
+    task version, the new entries on it. Runs on CUDA when available, else on the CPU."""
     from baselines.methods import families, run
     from benchmark.scoring.evaluate import check_bootstrap
     from benchmark.tasks.task import Task
 
+    fmt = machine_format(as_json, as_csv)
     check_bootstrap(n_boot, 0.95, None)
     seeds = seed_list(seeds, ctx.args)
     resolved = resolve_ref(task)
@@ -64,9 +72,36 @@ def baselines_run(
             overwrite=overwrite,
             step=step,
             family=family,
+            detail=step,
         )
-    for p in paths:
-        out.print(f"entry written: {p}")
+    _finish(out_dir, resolved.spec.ref, [p.name for p in paths], fmt)
+
+
+def _finish(root: Path, ref: str, written: list[str], fmt: str | None) -> None:
+    """The board of ``ref`` under ``root`` with the new entries on it (point values
+    recomputed), then where they are and what to run next."""
+    from benchmark.boards.entries import board_table, load_board
+    from benchmark.cli.tables import board_rich_table, frame_records
+
+    board = load_board(root / ref, check="values")
+    if fmt:
+        rows = frame_records(board_table(board))
+        emit_records(
+            [{"task": ref, "new": r["entry"] in written, **r} for r in rows], fmt == "json"
+        )
+    else:
+        out.print(board_rich_table(board))
+    for problem in board.problems:
+        err.print(Text("warning: ", style="yellow") + Text(problem))
+    say = err if fmt else out
+    for name in written:
+        say.print(Text(f"entry written: {root / ref / name}"))
+    erm = next((e.metadata.name for e in board.entries if e.metadata.method == "erm"), None)
+    new = written[0]
+    steps = [f"see it on the leaderboard: medfail leaderboard --dir {root}"]
+    if erm is not None and new != erm:
+        steps.append(f"against ERM: medfail compare {root / ref / new} {root / ref / erm}")
+    say.print(Text("next: " + "\n      ".join(steps)))
 
 
 def demo(
@@ -80,19 +115,24 @@ def demo(
         help="Task ids to train baselines on (default: the tabular tasks; image and "
         "telemetry tasks train for minutes to hours on a CPU).",
     ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
     """The main job, offline: build and verify every built-in task, train the baselines
     on 3 seeds on the embedded clinical tables, score them, write entries and print a
     ranked table per task."""
     from baselines.demo import run_demo
-    from benchmark.boards.entries import board_table, format_table, headline_split
-    from benchmark.cli.tables import board_rich_table
+    from benchmark.boards.entries import board_table
+    from benchmark.cli.tables import board_rich_table, frame_records
+
+    fmt = machine_format(as_json, as_csv)
+    say = err if fmt else out
 
     def said(ref: str, status: str, detail: str) -> None:
         if status == "built":
-            out.print(f"[green]{ref}: built and verified ({detail})")
+            say.print(f"[green]{ref}: built and verified ({detail})")
         else:
-            out.print(f"[yellow]{ref}: skipped, its data are not here")
+            say.print(f"[yellow]{ref}: skipped, its data are not here")
             err.print(Text(f"  {detail}", style="dim"))
 
     result = run_demo(
@@ -105,19 +145,19 @@ def demo(
         said=said,
     )
     if result.skipped:
-        out.print(
+        say.print(
             f"{len(result.skipped)} task(s) need data from outside the package (MedMNIST files "
             "or credentialed data sets); the messages above say where to get them."
         )
+    if fmt:
+        rows = [{"task": b.task, **r} for b in result.boards for r in frame_records(board_table(b))]
+        emit_records(rows, fmt == "json")
     for board in result.boards:
-        title = (
-            f"{board.task}: ranked by AUROC on {headline_split(board)}; mean ± SD over "
-            f"{len(seeds)} seeds, below it the mean per-seed 95% bootstrap CI"
-        )
-        out.print(board_rich_table(title, format_table(board_table(board))))
+        if not fmt:
+            out.print(board_rich_table(board))
         for problem in board.problems:
             err.print(Text("warning: ", style="yellow") + Text(problem))
-    out.print(
+    say.print(
         f"Entries written to {out_dir}/. Open the leaderboard: "
         f"[bold]medfail leaderboard --dir {out_dir}[/]. Train on a synthetic task with "
         "[bold]medfail baselines run --task synth-cxr-shortcut --method erm[/]."

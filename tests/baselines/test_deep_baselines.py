@@ -14,6 +14,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from baselines import deep
+from baselines.progress import EpochLog
 from benchmark.errors import MedFailError
 from benchmark.models import architectures
 from benchmark.models.loading import load_model
@@ -201,10 +202,13 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 @pytest.mark.parametrize("name", list(DATA))
 def test_train_network_learns(name: str) -> None:
-    steps: list[str] = []
-    model = _train(name, step=steps.append)
+    logs: list[EpochLog] = []
+    model = _train(name, on_epoch=logs.append)
     assert not model.training and next(model.parameters()).device.type == "cpu"
-    assert steps and all(s.startswith(f"{name} epoch ") for s in steps)
+    assert [log.epoch for log in logs] == list(range(1, len(logs) + 1)) and len(logs) >= 2
+    assert all(log.max_epochs == 8 and log.val_auroc is not None for log in logs)
+    assert logs[-1].val_auroc > 0.9 and logs[-1].train_loss < logs[0].train_loss
+    assert logs[-1].line().startswith(f"epoch {len(logs)}/8  loss ")
     x, y = DATA[name](128, 2)
     with torch.no_grad():
         proba = torch.softmax(model(torch.as_tensor(x)), dim=1)[:, 1].numpy()

@@ -25,10 +25,10 @@ def test_demo_trains_scores_writes_and_ranks(tmp_path: Path) -> None:
     assert "medfail leaderboard --dir" in result.output
     boards = {b.task: b for b in load_boards(out)}
     assert sorted(boards) == [  # every real table shipped in a package, none of the others
-        "actg320-aids-cd4-shift@1.0.0",
-        "flchain-mortality-temporal@1.0.0",
-        "ncctg-lung-mortality-site@1.0.0",
-        "whas500-mortality-subgroups@1.0.0",
+        "actg320-aids-cd4-shift@1.1.0",
+        "flchain-mortality-temporal@1.1.0",
+        "ncctg-lung-mortality-site@1.1.0",
+        "whas500-mortality-subgroups@1.1.0",
     ]
     for board in boards.values():
         assert board.problems == []

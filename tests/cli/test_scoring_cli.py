@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,9 @@ def _baselines(
     out: Path, *extra: str, method: str = "erm", seeds: tuple[str, ...] = ("0",)
 ) -> Result:
     """``medfail baselines run`` on the tiny task; returns the click result."""
+    if "--method" in extra:
+        i = extra.index("--method")
+        method, extra = extra[i + 1], extra[:i] + extra[i + 2 :]
     args = ["baselines", "run", "--task", "tiny-task", "--method", method]
     return runner.invoke(app, [*args, "--seeds", *seeds, "--out", str(out), *extra])
 
@@ -109,10 +113,46 @@ def test_evaluate_reproduces_the_entry_and_saves_predictions(entries: Path, tmp_
     assert raw["task"]["id"] == "tiny-task" and raw["model"]["sha256"]
 
 
-def test_compare_two_entries(entries: Path, tmp_path: Path) -> None:
+def test_compare_two_reports(entries: Path, tmp_path: Path) -> None:
     board = entries / "tiny-task@1.0.0"
     text = _ok(["compare", str(board / "erm-mlp" / "seed-0"), str(board / "erm-gbm" / "seed-0")])
-    assert "McNemar" in text and "auroc" in text
+    assert "one pair" in text and "McNemar" in text and "AUROC" in text
+    assert "EOD sum (sex)" in text  # fairness rows, not only performance
+
+
+def test_compare_whole_entries_across_seeds(entries: Path) -> None:
+    board = entries / "tiny-task@1.0.0"
+    a, b = str(board / "erm-mlp"), str(board / "erm-gbm")
+    text = _ok(["compare", a, b])
+    assert "erm-mlp (A) minus erm-gbm (B)" in text and "2 paired seeds" in text
+    result = runner.invoke(app, ["compare", a, b, "--json"], catch_exceptions=False)
+    found = json.loads(result.stdout)
+    assert found["seeds"] == [0, 1] and found["a"] == "erm-mlp"
+    assert {d["probe"] for d in found["differences"]} == {"performance", "fairness"}  # the task's
+    auroc = next(
+        d for d in found["differences"] if (d["metric"], d["split"]) == ("auroc", "ood_test")
+    )
+    mean = np.mean(auroc["per_seed"])
+    assert len(auroc["per_seed"]) == 2 and auroc["diff"] == pytest.approx(mean, abs=1e-12)
+    csv = runner.invoke(app, ["compare", a, b, "--csv"], catch_exceptions=False).stdout
+    assert csv.splitlines()[0].startswith("probe,metric,split,attribute,a,b,diff,ci_low,ci_high")
+    both = runner.invoke(app, ["compare", a, b, "--csv", "--json"])
+    assert both.exit_code != 0 and "choose one of --json and --csv" in str(both.exception)
+
+
+def test_baselines_run_shows_epochs_and_ends_with_the_board(tiny: Path, tmp_path: Path) -> None:
+    result = _baselines(tmp_path / "subs", "--n-boot", "40", "--family", "mlp")
+    assert result.exit_code == 0, result.output
+    # not a terminal: plain lines, the first epoch and each finished seed
+    assert re.search(r"erm-mlp seed 0: epoch 1/\d+  loss \d\.\d{4}  val loss", result.stderr)
+    assert "erm on tiny-task@1.0.0: erm-mlp seed 0 [1/1," in result.stderr
+    assert "ranked by AUROC" in result.stdout and "erm-mlp" in result.stdout
+    assert "medfail leaderboard --dir" in result.stdout
+    again = _baselines(tmp_path / "subs", "--n-boot", "40", "--method", "mixup", "--json")
+    assert again.exit_code == 0, again.output
+    rows = json.loads(again.stdout)
+    assert {r["entry"]: r["new"] for r in rows} == {"erm-mlp": False, "mixup-mlp": True}
+    assert "medfail compare" in again.stderr  # the next step: against ERM
 
 
 def test_unknown_method_is_named(tiny: Path, tmp_path: Path) -> None:
