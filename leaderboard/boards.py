@@ -13,7 +13,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from benchmark.boards.entries import Board, board_table, format_table, headline_split, load_boards
+from benchmark.boards.entries import (
+    HEADLINES,
+    Board,
+    board_table,
+    format_table,
+    headline_split,
+    load_boards,
+)
 from benchmark.tasks.spec import is_valid_ref
 
 ENV_SUBMISSIONS = "MEDFAIL_SUBMISSIONS"
@@ -67,7 +74,7 @@ def render_board(board: Board, rank_by: str) -> None:
         return
     split = headline_split(board)
     st.caption(
-        f"task content sha256 `{board.content_sha256}` · headline split `{split}` "
-        f"(shift: relative AUROC drop from id_test to ood_test)"
+        f"ranked by {HEADLINES[rank_by].label} · task content sha256 `{board.content_sha256}` · "
+        f"headline split `{split}` (shift: relative AUROC drop from id_test to ood_test)"
     )
     st.dataframe(format_table(board_table(board, rank_by)), hide_index=True)

@@ -23,6 +23,14 @@ from benchmark.results.report import MetricResult, Report
 from benchmark.tasks.spec import TaskSpec, ValidityClaim
 
 FORMAT = "medfail-validity/1"
+#: How a task's summary opens when its version was checked and showed no failure: a
+#: negative result, published as one, never presented as a failure task.
+NO_FAILURE_FOUND = "NO FAILURE FOUND"
+
+
+def shows_no_failure(spec: TaskSpec) -> bool:
+    """``spec`` is a negative result (its summary opens with :data:`NO_FAILURE_FOUND`)."""
+    return spec.summary.lstrip().startswith(NO_FAILURE_FOUND)
 
 
 class SeedOutcome(StrictModel):

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # leaderboard/, fo
 
 from boards import checked_boards, render_board, submissions_root
 
-from benchmark.boards.entries import HEADLINES
+from benchmark.boards.entries import rank_for
 from benchmark.catalogue.browse import render_case, select, stats
 from benchmark.catalogue.cases import CASES_ROOT, load_cases
 from benchmark.catalogue.taxonomy import LAYERS
@@ -78,7 +78,7 @@ def main() -> None:
                 f"{r.task}: no leaderboard entries yet (medfail baselines run --task {r.task})."
             )
         else:
-            render_board(board, next(iter(HEADLINES)))
+            render_board(board, rank_for(case.dimensions))
 
 
 main()

@@ -12,6 +12,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+from benchmark.boards.entries import CASE_DIMENSIONS, HEADLINES, rank_for
 from benchmark.catalogue.browse import select, stats, unknown_tasks
 from benchmark.catalogue.cases import (
     CASES_ROOT,
@@ -27,7 +28,9 @@ from benchmark.cli import app
 from benchmark.errors import CaseError, ManifestMismatchError
 from benchmark.hub import transport as hub
 from benchmark.hub.catalogue_dataset import DATA_FILE, catalogue_spec_from_text, export
-from benchmark.tasks.registry import discover
+from benchmark.tasks.registry import discover, read_spec
+from benchmark.tasks.spec import version_key
+from benchmark.tasks.validity import shows_no_failure
 from tests import REPO
 
 EXAMPLE = CASES_ROOT / "radiology" / "zech-2018-pneumonia-hospital-confounding.yaml"
@@ -75,6 +78,25 @@ def test_links_hold_both_ways(cases: list) -> None:
         assert all(f"`{case_id}`" in card for case_id in named)
         listed = {line.split("`")[1] for line in card.splitlines() if line.startswith("- `")}
         assert listed == named
+
+
+def test_no_case_is_reproduced_by_a_task_that_found_no_failure(cases: list) -> None:
+    """A task whose newest release is a negative result reproduces no failure case."""
+    newest = {
+        task_id: read_spec(versions[max(versions, key=version_key)])
+        for task_id, versions in discover().items()
+    }
+    negative = {task_id for task_id, spec in newest.items() if shows_no_failure(spec)}
+    assert {"ncctg-lung-mortality-site", "whas500-mortality-subgroups"} <= negative
+    linked = sorted((c.id, r.task) for c in cases for r in c.reproduced_by if r.task in negative)
+    assert linked == []
+
+
+def test_a_case_board_ranks_by_the_dimension_the_case_is_about() -> None:
+    assert rank_for(["calibration", "shift"]) == "calibration"
+    assert rank_for(["workflow", "subgroup-bias"]) == "fairness"
+    assert rank_for(["shift"]) == "shift" and rank_for(["shortcut"]) == "performance"
+    assert set(CASE_DIMENSIONS.values()) <= set(HEADLINES)
 
 
 def test_a_built_card_lists_its_cases(tiny_task: object) -> None:

@@ -14,7 +14,7 @@ from benchmark.scoring.evaluate import evaluate
 from benchmark.tasks.registry import BUILTIN_TASKS
 from benchmark.tasks.spec import TaskSpec, load_spec, version_key
 from benchmark.tasks.task import Task
-from benchmark.tasks.validity import outcome, read_validity
+from benchmark.tasks.validity import NO_FAILURE_FOUND, outcome, read_validity
 
 PACKAGED = ("sksurv", "lifelines")  # tables shipped inside PyPI packages
 REAL = [
@@ -23,7 +23,7 @@ REAL = [
     if yaml.safe_load(p.read_text(encoding="utf-8"))["source"]["name"] in PACKAGED
 ]
 CLAIMS = [p for p in REAL if load_spec(p).validity is not None]
-NO_FAILURE = "NO FAILURE FOUND"
+NO_FAILURE = NO_FAILURE_FOUND
 
 
 def _newest_releases() -> list[TaskSpec]:
