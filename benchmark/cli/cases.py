@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
-from rich import box
 from rich.markdown import Markdown
-from rich.table import Table
 
 from benchmark.cli.common import (
     CSV_HELP,
@@ -100,6 +98,7 @@ def cases_stats(
     """Counts by domain x taxonomy layer, and the cases no task reproduces yet."""
     from benchmark.catalogue.browse import stats
     from benchmark.catalogue.cases import CASES_ROOT, load_cases
+    from benchmark.cli.tables import stats_table
 
     s = stats(load_cases(CASES_ROOT))
     if as_json:
@@ -112,25 +111,7 @@ def cases_stats(
         }
         sys.stdout.write(json.dumps(found, indent=1) + "\n")
         return
-    layers = list(s.by_layer_domain)
-    table = Table(
-        title=f"{s.n} cases by domain (rows) and taxonomy layer (columns); a case counts "
-        "once in each layer it touches",
-        title_justify="left",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    table.add_column("domain", no_wrap=True)
-    for layer in layers:
-        table.add_column(layer.split("-")[0], justify="right", no_wrap=True)
-    table.add_column("cases", justify="right")
-    for d, n in s.by_domain.items():
-        table.add_row(d, *(str(s.by_layer_domain[layer][d]) for layer in layers), str(n))
-    table.caption = "layers: " + ", ".join(layers)
-    out.print(table)
+    out.print(stats_table(s))
     out.print("dimensions: " + ", ".join(f"{k} {v}" for k, v in s.by_dimension.items()))
     out.print(
         f"\n[bold]{len(s.unreproduced)} cases with no reproducing task[/] (what to build next):"

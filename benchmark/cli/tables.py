@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from benchmark.boards.entries import HEADLINES, Board, board_table, headline_split
+from benchmark.catalogue.browse import Stats
 from benchmark.catalogue.cases import Case
 from benchmark.common.conventions import legend, short_label
 from benchmark.results.report import MetricResult, Report
@@ -334,3 +335,20 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
         {k: getattr(v, "item", lambda v=v: v)() for k, v in row.items()}
         for row in clean.to_dict("records")
     ]
+
+
+def stats_table(s: Stats) -> Table:
+    """Cases by domain (rows) and taxonomy layer (columns, first word; full names below)."""
+    layers = list(s.by_layer_domain)
+    table = _table(
+        f"{s.n} cases by domain (rows) and taxonomy layer (columns); a case counts once in "
+        "each layer it touches"
+    )
+    table.add_column("domain", no_wrap=True)
+    for layer in layers:
+        table.add_column(layer.split("-")[0], justify="right", no_wrap=True)
+    table.add_column("cases", justify="right")
+    for d, n in s.by_domain.items():
+        table.add_row(d, *(str(s.by_layer_domain[layer][d]) for layer in layers), str(n))
+    table.caption = Text("layers: " + ", ".join(layers))
+    return table

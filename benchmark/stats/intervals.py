@@ -21,6 +21,7 @@ NaN (a metric undefined on that resample) are left out, quantiles interpolate li
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -55,7 +56,9 @@ def jackknife_weights(
 def acceleration(jackknife: np.ndarray) -> np.ndarray:
     """BCa acceleration per column of jackknife estimates (k, m); NaN estimates left out,
     0 where the jackknife does not vary."""
-    d = np.nanmean(jackknife, axis=0) - jackknife
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: its mean is NaN
+        d = np.nanmean(jackknife, axis=0) - jackknife
     num = np.nansum(d**3, axis=0)
     den = 6.0 * np.nansum(d**2, axis=0) ** 1.5
     out = np.zeros(num.shape)

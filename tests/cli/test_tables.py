@@ -4,32 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from benchmark.boards.entries import load_boards
+from benchmark.catalogue.browse import stats
 from benchmark.catalogue.cases import CASES_ROOT, load_cases
-from benchmark.cli.tables import board_rich_table, cases_table, comparison_table, report_tables
+from benchmark.cli.tables import (
+    board_rich_table,
+    cases_table,
+    comparison_table,
+    report_tables,
+    stats_table,
+)
 from benchmark.common.conventions import METRIC_LABELS, legend, short_label
 from benchmark.results.report import Report
 from benchmark.scoring.compare import compare
 from benchmark.scoring.evaluate import evaluate
 from benchmark.tasks.task import Task
 from tests.cli.fits import CI, check_fits
+from tests.feature_model import Feature
 
 PROBES = ["performance", "calibration", "fairness", "shift"]
-
-
-class Feature:
-    """P(positive) = sigmoid(scale * X[column])."""
-
-    def __init__(self, column: str, scale: float = 1.0) -> None:
-        self.column, self.scale = column, scale
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = 1 / (1 + np.exp(-self.scale * X[self.column].to_numpy(dtype=float)))
-        return np.column_stack([1 - p, p])
 
 
 @pytest.fixture
@@ -58,6 +53,7 @@ def test_board_and_cases_tables_fit_80_columns(tmp_path: Path) -> None:
     longest = max(cases, key=lambda c: len(c.id))
     text = check_fits(cases_table(cases))
     assert longest.id in text
+    assert "clinical-decision-support" in check_fits(stats_table(stats(cases)))
     boards = load_boards(Path(__file__).parents[2] / "submissions", check="values")
     for board in boards:
         if board.entries:

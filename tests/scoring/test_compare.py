@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
@@ -16,20 +15,10 @@ from benchmark.scoring.evaluate import evaluate
 from benchmark.scoring.probes.base import split_seed
 from benchmark.stats.bootstrap import Resampler
 from benchmark.tasks.task import Task
+from tests.feature_model import Feature
 
 TOL = 1e-12
 PROBES = ["performance", "calibration", "fairness", "shift"]
-
-
-class Feature:
-    """P(positive) = sigmoid(scale * X[column])."""
-
-    def __init__(self, column: str, scale: float = 1.0) -> None:
-        self.column, self.scale = column, scale
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = 1 / (1 + np.exp(-self.scale * X[self.column].to_numpy(dtype=float)))
-        return np.column_stack([1 - p, p])
 
 
 @pytest.fixture
