@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.markdown import Markdown
 
 from benchmark.cli.common import (
     CSV_HELP,
@@ -15,6 +14,7 @@ from benchmark.cli.common import (
     emit_records,
     machine_format,
     out,
+    print_markdown,
     progress,
     publish_folder,
 )
@@ -88,7 +88,7 @@ def cases_show(
     if as_json:
         out.print_json(case_json(cases[case_id]))
     else:
-        out.print(Markdown(render_case(cases[case_id])))
+        print_markdown(render_case(cases[case_id]))
 
 
 @cases_app.command("stats")

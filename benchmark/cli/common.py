@@ -172,6 +172,38 @@ def model_code_cannot_exit() -> Iterator[None]:
         ) from e
 
 
+def markdown_blocks(text: str) -> Iterator[tuple[bool, str]]:
+    """Split markdown into blocks: ``(verbatim, text)``. Fenced code, pipe tables and
+    paragraphs with a link are verbatim: a terminal cannot fit them in 80 columns without
+    cutting a cell or breaking a command or URL in two, so they print as written."""
+    block: list[str] = []
+    fence = False
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("```"):
+            fence = not fence
+        if not fence and not line.strip():
+            if block:
+                body = "\n".join(block)
+                first = block[0].lstrip()
+                yield first.startswith(("```", "|")) or "://" in body, body
+            block = []
+            continue
+        block.append(line)
+
+
+def print_markdown(text: str) -> None:
+    """A card or case page for people: prose rendered, commands, tables and links verbatim
+    (soft-wrapped by the terminal, so copying them gives them whole)."""
+    from rich.markdown import Markdown
+
+    for verbatim, block in markdown_blocks(text):
+        if verbatim:
+            out.print(Text(block), soft_wrap=True, highlight=False)
+            out.print()
+        else:
+            out.print(Markdown(block))
+
+
 def print_error(message: str) -> None:
     """Each line as ``error: ...``; user text is never parsed as rich markup."""
     for line in message.splitlines():

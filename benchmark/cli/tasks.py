@@ -6,7 +6,6 @@ import sys
 
 import typer
 from rich import box
-from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +18,7 @@ from benchmark.cli.common import (
     exact_ref,
     machine_format,
     out,
+    print_markdown,
     progress,
     publish_folder,
     resolve_ref,
@@ -130,7 +130,7 @@ def tasks_info(
     if raw:
         sys.stdout.write(text)
     else:
-        out.print(Markdown(text.split("---\n", 2)[-1]))
+        print_markdown(text.split("---\n", 2)[-1])
 
 
 @tasks_app.command("build")

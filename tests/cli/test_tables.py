@@ -66,3 +66,55 @@ def test_short_labels_are_short_distinct_and_in_the_legend() -> None:
     assert short_label("shift_robustness_auroc") == "Drop AUROC"
     assert short_label("a_metric_without_a_label") == "a_metric_without_a_label"
     assert legend(["eod_sum", "auroc", "eod_sum"]) == "EOD sum = eod_sum"
+
+
+def test_card_commands_tables_and_links_print_whole_at_80_columns(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tasks info`` at 80 columns: every line of the card's code blocks and tables, and
+    every link, is printed whole on one line (a terminal soft-wraps it, copy-paste works)."""
+    import io
+
+    from rich.console import Console
+
+    from benchmark.cli import common
+    from benchmark.tasks.build import CARD
+
+    task = Task.load("tiny-task", build=True)
+    card = (task.path / CARD).read_text(encoding="utf-8")
+    console = Console(width=80, record=True, file=io.StringIO())
+    monkeypatch.setattr(common, "out", console)
+    common.print_markdown(card)
+    shown = console.export_text().splitlines()
+    verbatim = [b for v, b in common.markdown_blocks(card) if v]
+    assert any(b.startswith("```") for b in verbatim) and any(b.startswith("|") for b in verbatim)
+    for line in (x for b in verbatim for x in b.splitlines()):
+        assert line.rstrip() in (s.rstrip() for s in shown), line
+    assert not any("```" in b or "| --- |" in b for v, b in common.markdown_blocks(card) if not v)
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """``medfail cases list --json | head -c 1``: the command ends as Unix tools do, by
+    SIGPIPE (status 141 in a shell), with nothing on stderr (it used to exit 1)."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from benchmark.console import main; main()",
+            "cases",
+            "list",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == -signal.SIGPIPE
+    assert err == "", err
