@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
@@ -19,6 +20,11 @@ from benchmark.cli.common import (
     resolve_ref,
     seed_list,
 )
+from benchmark.errors import MedFailError
+from benchmark.tasks.registry import resolve
+
+if TYPE_CHECKING:
+    from benchmark.boards.entries import Board
 
 DEFAULT_RESULTS = Path("medfail-results")
 
@@ -77,11 +83,25 @@ def baselines_run(
     _finish(out_dir, resolved.spec.ref, [p.name for p in paths], fmt)
 
 
+def print_board(board: Board) -> None:
+    """The ranked board, then the task's failure claim per entry (if it claims one)."""
+    from benchmark.cli.tables import board_claim_table, board_rich_table
+    from benchmark.tasks.validity import failure_claim
+
+    out.print(board_rich_table(board))
+    try:
+        claim = failure_claim(resolve(board.task).spec) if board.entries else None
+    except MedFailError:  # a board of a task this installation does not know
+        claim = None
+    if claim is not None:
+        out.print(board_claim_table(board, claim))
+
+
 def _finish(root: Path, ref: str, written: list[str], fmt: str | None) -> None:
     """The board of ``ref`` under ``root`` with the new entries on it (point values
     recomputed), then where they are and what to run next."""
     from benchmark.boards.entries import board_table, load_board
-    from benchmark.cli.tables import board_rich_table, frame_records
+    from benchmark.cli.tables import frame_records
 
     board = load_board(root / ref, check="values")
     if fmt:
@@ -90,18 +110,26 @@ def _finish(root: Path, ref: str, written: list[str], fmt: str | None) -> None:
             [{"task": ref, "new": r["entry"] in written, **r} for r in rows], fmt == "json"
         )
     else:
-        out.print(board_rich_table(board))
+        print_board(board)
     for problem in board.problems:
-        err.print(Text("warning: ", style="yellow") + Text(problem))
+        err.print(Text("warning: ", style="yellow") + Text(problem), soft_wrap=True)
     say = err if fmt else out
     for name in written:
-        say.print(Text(f"entry written: {root / ref / name}"))
-    erm = next((e.metadata.name for e in board.entries if e.metadata.method == "erm"), None)
-    new = written[0]
+        say.print(Text(f"entry written: {root / ref / name}"), soft_wrap=True)
     steps = [f"see it on the leaderboard: medfail leaderboard --dir {root}"]
-    if erm is not None and new != erm:
-        steps.append(f"against ERM: medfail compare {root / ref / new} {root / ref / erm}")
-    say.print(Text("next: " + "\n      ".join(steps)))
+    for entry in board.entries:
+        m = entry.metadata
+        erm = next(
+            (
+                e.metadata.name
+                for e in board.entries
+                if e.metadata.method == "erm" and e.metadata.model == m.model
+            ),
+            None,
+        )
+        if m.name in written and m.method != "erm" and erm is not None:
+            steps.append(f"against ERM: medfail compare {root / ref / m.name} {root / ref / erm}")
+    say.print(Text("next: " + "\n      ".join(steps)), soft_wrap=True)
 
 
 def demo(
@@ -123,17 +151,17 @@ def demo(
     ranked table per task."""
     from baselines.demo import run_demo
     from benchmark.boards.entries import board_table
-    from benchmark.cli.tables import board_rich_table, frame_records
+    from benchmark.cli.tables import frame_records
 
     fmt = machine_format(as_json, as_csv)
     say = err if fmt else out
 
     def said(ref: str, status: str, detail: str) -> None:
         if status == "built":
-            say.print(f"[green]{ref}: built and verified ({detail})")
+            say.print(f"[green]{ref}: built and verified ({detail})", soft_wrap=True)
         else:
-            say.print(f"[yellow]{ref}: skipped, its data are not here")
-            err.print(Text(f"  {detail}", style="dim"))
+            say.print(f"[yellow]{ref}: skipped, its data are not here", soft_wrap=True)
+            err.print(Text(f"  {detail}", style="dim"), soft_wrap=True)
 
     result = run_demo(
         out_dir,
@@ -154,11 +182,14 @@ def demo(
         emit_records(rows, fmt == "json")
     for board in result.boards:
         if not fmt:
-            out.print(board_rich_table(board))
+            print_board(board)
         for problem in board.problems:
-            err.print(Text("warning: ", style="yellow") + Text(problem))
-    say.print(
-        f"Entries written to {out_dir}/. Open the leaderboard: "
-        f"[bold]medfail leaderboard --dir {out_dir}[/]. Train on a synthetic task with "
-        "[bold]medfail baselines run --task synth-cxr-shortcut --method erm[/]."
-    )
+            err.print(Text("warning: ", style="yellow") + Text(problem), soft_wrap=True)
+    say.print(Text(f"entries written to {out_dir}/"), soft_wrap=True)
+    steps = [
+        f"open the leaderboard: medfail leaderboard --dir {out_dir}",
+        "train on a synthetic task: medfail baselines run --task synth-cxr-shortcut "
+        f"--method erm --out {out_dir}",
+        "(without --out, entries go to ./submissions, the folder of entries sent to MedFail)",
+    ]
+    say.print(Text("next: " + "\n      ".join(steps)), soft_wrap=True)

@@ -117,7 +117,7 @@ def cases_stats(
         f"\n[bold]{len(s.unreproduced)} cases with no reproducing task[/] (what to build next):"
     )
     for c in s.unreproduced:
-        out.print(f"  {c.id} [dim]({c.domain})[/]")
+        out.print(f"  {c.id} [dim]({c.domain})[/]", soft_wrap=True)
 
 
 @cases_app.command("export")
@@ -172,4 +172,6 @@ def cases_pull(
             step=step,
         )
     where = task_dir(manifest.task, manifest.version)
-    out.print(f"[green]{manifest.task}@{version}: pulled and verified[/] into {where}")
+    out.print(
+        f"[green]{manifest.task}@{version}: pulled and verified[/] into {where}", soft_wrap=True
+    )

@@ -53,8 +53,9 @@ def progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
     advances it, and which called as ``step(what, done, total)`` reports the work inside
     one step (training epochs, the attacks of the adversarial probe).
 
-    On a terminal: live bars. Otherwise (a log file, CI): plain lines, one per step and at
-    most one every :data:`PLAIN_EVERY_S` seconds about the work inside it."""
+    On a terminal: live bars. Otherwise (a log file, CI): plain lines, one per step, and
+    about the work inside it its first, then at most one every :data:`PLAIN_EVERY_S`
+    seconds, and its last (e.g. the epoch where early stopping ended training)."""
     if not err.is_terminal:
         yield _plain_steps(label, total)
         return
@@ -81,20 +82,28 @@ def progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
 
 def _plain_steps(label: str, total: int | None) -> Callable[..., None]:
     start = time.monotonic()
-    state = {"done": 0, "said": -math.inf}
+    state: dict[str, float] = {"done": 0, "said": -math.inf, "inner": 0}
+    held: list[str] = []  # the latest inner line not printed yet
+
+    def say(line: str, now: float) -> None:
+        state["said"] = now
+        held.clear()
+        err.print(Text(line), highlight=False, soft_wrap=True)
 
     def step(what: str, done: int | None = None, of: int | None = None) -> None:
         now = time.monotonic()
         if done is None:
+            if held:  # the step's last inner line (an early-stopped run's final epoch)
+                say(held[0], now)
             state["done"] += 1
-            count = f"{state['done']}/{total}" if total else str(state["done"])
-            line = f"{label}: {what} [{count}, {now - start:.0f}s]"
-        elif now - state["said"] >= PLAIN_EVERY_S or done == of:
-            line = f"  {what}"
+            state["inner"] = 0
+            count = f"{state['done']:.0f}/{total}" if total else f"{state['done']:.0f}"
+            say(f"{label}: {what} [{count}, {now - start:.0f}s]", now)
+        elif state["inner"] == 0 or now - state["said"] >= PLAIN_EVERY_S or done == of:
+            say(f"  {what}", now)
+            state["inner"] += 1
         else:
-            return
-        state["said"] = now
-        err.print(Text(line), highlight=False, soft_wrap=True)
+            held[:] = [f"  {what}"]
 
     return step
 
@@ -102,7 +111,7 @@ def _plain_steps(label: str, total: int | None) -> Callable[..., None]:
 def resolve_ref(ref: str) -> ResolvedTask:
     resolved = resolve(ref)
     if resolved.note:
-        err.print(f"[cyan]{resolved.note}")
+        err.print(f"[cyan]{resolved.note}", soft_wrap=True)
     return resolved
 
 
@@ -116,7 +125,7 @@ def build_with_progress(
             resolved.spec, resolved.spec_path, force=force, step=step, offline=offline
         )
     if outcome.note:
-        err.print(f"[yellow]{outcome.note}")
+        err.print(f"[yellow]{outcome.note}", soft_wrap=True)
     return outcome
 
 
@@ -139,7 +148,7 @@ def publish_folder(ref: str, pin: str | None, to: str, make: str) -> None:
     manifest = verify_dir(path, pin)
     with progress(f"publishing {ref}", len(manifest.files) + len(manifest.extras) + 1) as step:
         where = hub.publish(path, to, step=step)
-    out.print(f"published {where}")
+    out.print(f"published {where}", soft_wrap=True)
 
 
 def check_writable(folder: Path) -> None:

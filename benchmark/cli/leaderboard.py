@@ -52,5 +52,5 @@ def leaderboard_cmd(
         "--dir",
         str(root.resolve()),
     ]
-    out.print(f"leaderboard on http://{address}:{port} (Ctrl-C to stop): {root}")
+    out.print(f"leaderboard on http://{address}:{port} (Ctrl-C to stop): {root}", soft_wrap=True)
     sys.exit(subprocess.call(cmd))

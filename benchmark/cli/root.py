@@ -25,6 +25,7 @@ app = typer.Typer(
     help="MedFail: benchmark tasks for the ways deep learning fails in healthcare.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
 )
 

@@ -39,9 +39,10 @@ def evaluate_cmd(
     as_csv: bool = typer.Option(False, "--csv", help="Print every metric as CSV on stdout."),
 ) -> None:
     """Score a model on a task: every metric with a bootstrap CI, in one report."""
-    from benchmark.cli.tables import frame_records, report_tables
+    from benchmark.cli.tables import claim_table, frame_records, report_tables
     from benchmark.scoring.evaluate import check_bootstrap, evaluate
     from benchmark.tasks.task import Task
+    from benchmark.tasks.validity import failure_claim
 
     fmt = machine_format(as_json, as_csv)
     check_bootstrap(n_boot, 0.95, seed)  # before any build or model load
@@ -66,12 +67,15 @@ def evaluate_cmd(
     else:
         for table in report_tables(report):
             out.print(table)
+        claim = failure_claim(resolved.spec)
+        if claim is not None:
+            out.print(claim_table(claim, {report.model.name: [report]}))
     for w in report.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(w))
+        err.print(Text("warning: ", style="yellow") + Text(w), soft_wrap=True)
     saved = f"report: {path}" + (
         f" (+ {out_dir / 'predictions.parquet'})" if save_predictions else ""
     )
-    (err if fmt else out).print(Text(saved))
+    (err if fmt else out).print(Text(saved), soft_wrap=True)
 
 
 def compare_cmd(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from rich import box
 from rich.table import Table
@@ -23,6 +24,11 @@ from benchmark.catalogue.cases import Case
 from benchmark.common.conventions import legend, short_label
 from benchmark.results.report import MetricResult, Report
 from benchmark.scoring.compare import Comparison
+from benchmark.tasks.spec import ValidityClaim
+from benchmark.tasks.validity import claim_metric, outcome
+
+#: What a bootstrap resamples, as titles say it.
+UNITS = {"patient": "patients", "row": "rows (the task has no patient id)"}
 
 #: The shift probe's headline column in the report table.
 SHIFT_PREFIX = "shift_robustness_"
@@ -43,8 +49,19 @@ def _table(title: str) -> Table:
     )
 
 
+def _fix(x: float, digits: int = 3, sign: str = "") -> str:
+    """``x`` to ``digits`` places; a value that rounds to zero prints unsigned (no
+    ``-0.000``), or as ``+0.000`` with ``sign="+"``."""
+    text = f"{x:{sign}.{digits}f}"
+    return f"{0.0:{sign}.{digits}f}" if float(text) == 0 else text
+
+
+def _signed(x: float | None) -> str:
+    return "n/a" if x is None else _fix(x, sign="+")
+
+
 def _num(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+    return "n/a" if x is None or not math.isfinite(x) else _fix(x, digits)
 
 
 def _cell(m: MetricResult | None, digits: int = 3) -> str:
@@ -53,8 +70,8 @@ def _cell(m: MetricResult | None, digits: int = 3) -> str:
         return "-"
     if m.value is None:
         return "n/a"
-    ci = "" if m.ci_low is None else f" [{m.ci_low:.{digits}f}, {m.ci_high:.{digits}f}]"
-    return f"{m.value:.{digits}f}{ci}"
+    ci = "" if m.ci_low is None else f" [{_num(m.ci_low, digits)}, {_num(m.ci_high, digits)}]"
+    return f"{_fix(m.value, digits)}{ci}"
 
 
 def _get(
@@ -89,7 +106,7 @@ def report_tables(report: Report) -> list[Table]:
     level = f"{100 * report.bootstrap.level:g}% CI"
     title = (
         f"{report.model.name} on {report.task.ref}: value [{level}], "
-        f"{report.bootstrap.n_boot} {report.bootstrap.unit} resamples; threshold "
+        f"{report.bootstrap.n_boot} resamples of {UNITS[report.bootstrap.unit]}; threshold "
         f"{report.threshold.value:.4g} frozen on val ({report.threshold.rule})"
     )
     has_shift = any(p.name == "shift" for p in report.probes)
@@ -242,9 +259,10 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
         if all_rows or not (d.metric == "threshold_drift" or d.metric.startswith("ood_minus_id_"))
     ]
     for d in rows:
-        label = short_label(d.metric) + (f" ({d.attribute})" if d.attribute else "")
-        ci = "" if d.ci_low is None else f" [{d.ci_low:+.3f}, {d.ci_high:+.3f}]"
-        diff = "n/a" if d.diff is None else f"{d.diff:+.3f}{ci}"
+        where = d.attribute if d.group is None else f"{d.attribute}={d.group}"
+        label = short_label(d.metric) + (f" ({where})" if d.attribute else "")
+        ci = "" if d.ci_low is None else f" [{_signed(d.ci_low)}, {_signed(d.ci_high)}]"
+        diff = "n/a" if d.diff is None else f"{_fix(d.diff, sign='+')}{ci}"
         t.add_row(Text(label), Text(d.split), _num(d.a), _num(d.b), diff)
     notes = []
     if len(c.seeds) == 1:
@@ -288,7 +306,11 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         cells = []
         for dim in order:
             mean, low, high = (float(row[f"{dim}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
-            ci = f" [{low:.3f}, {high:.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
+            ci = (
+                f" [{_fix(low)}, {_fix(high)}]"
+                if math.isfinite(low) and math.isfinite(high)
+                else ""
+            )
             cells.append(_num(mean) + (ci if dim == rank_by and math.isfinite(mean) else ""))
         rank = "" if pd.isna(row["rank"]) else str(row["rank"])
         t.add_row(rank, Text(str(row["entry"])), *cells)
@@ -303,6 +325,54 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
     )
     return t
+
+
+def _claim_where(claim: ValidityClaim) -> str:
+    group = f" ({claim.attribute}={claim.group})" if claim.attribute else ""
+    return f"{short_label(claim.metric)}{group} on {claim.split}"
+
+
+def claim_table(claim: ValidityClaim, runs: dict[str, list[Report]]) -> Table:
+    """The metric of the task's failure claim (its validity record) for each entry or
+    model: mean over seeds [mean of the per-seed CIs], and on how many seeds the CI lies on
+    the claimed side of 0 (the failure shown). Whatever the board's headline columns are,
+    the failure the task is about stays in view."""
+    side = "below" if claim.direction == "negative" else "above"
+    t = _table(f"The task's failure: {_claim_where(claim)}")
+    t.min_width = 64  # the title on one line
+    for col in ("entry", "value [CI]", "shown on"):
+        t.add_column(col, no_wrap=True)
+    for name, reports in runs.items():
+        rows: list[MetricResult | None] = []
+        for r in reports:
+            try:
+                rows.append(claim_metric(r, claim))
+            except KeyError:
+                rows.append(None)
+        got = [m for m in rows if m is not None and m.value is not None]
+        if len(got) < len(rows) or not got:
+            t.add_row(Text(name), "n/a", "")
+            continue
+        mean = MetricResult.of(
+            float(np.mean([m.value for m in got])),
+            float(np.mean([m.ci_low if m.ci_low is not None else np.nan for m in got])),
+            float(np.mean([m.ci_high if m.ci_high is not None else np.nan for m in got])),
+            probe=claim.probe,
+            metric=claim.metric,
+            split=claim.split,
+        )
+        shown = sum(outcome(r, claim, 0).passed for r in reports)
+        t.add_row(Text(name), _cell(mean), f"{shown}/{len(reports)} seeds")
+    shown_means = f"shown: the seed's {claim.level:.0%} CI lies {side} 0"
+    t.caption = Text("; ".join(x for x in (legend([claim.metric]), shown_means) if x))
+    return t
+
+
+def board_claim_table(board: Board, claim: ValidityClaim) -> Table:
+    """:func:`claim_table` for every entry of ``board``."""
+    return claim_table(
+        claim, {e.metadata.name: [r for _, r in sorted(e.reports.items())] for e in board.entries}
+    )
 
 
 def cases_table(cases: list[Case]) -> Table:

@@ -67,7 +67,7 @@ def tasks_list(
             "content; FAILED: does not verify. More (taxonomy): --json, or medfail tasks info ID"
         )
     for problem in invalid:
-        err.print(Text("invalid spec: ", style="red") + Text(problem))
+        err.print(Text("invalid spec: ", style="red") + Text(problem), soft_wrap=True)
 
 
 def _task_rows() -> tuple[list[dict[str, str]], list[str]]:
@@ -124,7 +124,9 @@ def tasks_info(
     resolved = resolve_ref(ref)
     path = task_dir(resolved.spec.id, resolved.spec.version)
     if not (path / MANIFEST).is_file():
-        err.print(f"{resolved.spec.ref} is not built yet; building it to write the card")
+        err.print(
+            f"{resolved.spec.ref} is not built yet; building it to write the card", soft_wrap=True
+        )
     outcome = build_with_progress(resolved)
     text = (outcome.path / CARD).read_text(encoding="utf-8")
     if raw:
@@ -142,8 +144,8 @@ def tasks_build(
     resolved = resolve_ref(ref)
     outcome = build_with_progress(resolved, force=force)
     verb = "already built and verified" if outcome.reused else "built"
-    out.print(f"{resolved.spec.ref}: {verb} at {outcome.path}")
-    out.print(f"content_sha256 {outcome.manifest.content_sha256}")
+    out.print(f"{resolved.spec.ref}: {verb} at {outcome.path}", soft_wrap=True)
+    out.print(f"content_sha256 {outcome.manifest.content_sha256}", soft_wrap=True)
 
 
 @tasks_app.command("verify")
@@ -161,7 +163,7 @@ def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> Non
             f"{spec.ref}: the {n} files match their manifest, but the build came from other "
             f"spec content; run: medfail tasks build {spec.ref} --force"
         )
-    out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}")
+    out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}", soft_wrap=True)
 
 
 @tasks_app.command("pin")
@@ -173,7 +175,7 @@ def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> N
     resolved = resolve(f"{task_id}@{ver}")
     with progress(f"pinning {resolved.spec.ref}", BUILD_STEPS) as step:
         digest = pin_task(resolved.spec_path, step=step)
-    out.print(f"{resolved.spec.ref}: released with manifest_sha256 {digest}")
+    out.print(f"{resolved.spec.ref}: released with manifest_sha256 {digest}", soft_wrap=True)
 
 
 @tasks_app.command("publish")
@@ -212,4 +214,7 @@ def tasks_pull(
             task_id, ver, source, parse=spec_from_text, local_spec=local_spec, step=step
         )
     n = len(manifest.files) + len(manifest.extras)
-    out.print(f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}")
+    out.print(
+        f"[green]{ref}: pulled and verified {n} files[/] into {task_dir(task_id, ver)}",
+        soft_wrap=True,
+    )

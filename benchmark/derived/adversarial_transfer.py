@@ -90,7 +90,7 @@ class AdversarialTransferSource(Source):
         from benchmark.models.loading import load_model
         from benchmark.perturbations.threshold import ThresholdShift
         from benchmark.stats.metrics import choose_threshold
-        from benchmark.tasks.build import build_task
+        from benchmark.tasks.build import BUILD_STEPS, build_task
         from benchmark.tasks.registry import resolve
         from benchmark.tasks.task import Task
 
@@ -112,7 +112,19 @@ class AdversarialTransferSource(Source):
                 f"adversarial-transfer: {path} has sha256 {digest}, the spec pins "
                 f"{params.surrogate_sha256}; the surrogate file was changed or corrupted"
             )
-        build_task(parent, resolved.spec_path, offline=ctx.offline)
+        done = iter(range(1, BUILD_STEPS + 1))
+
+        def parent_step(what: str, *inner: int) -> None:
+            """The parent's build stages, as work inside this build's first stage."""
+            if ctx.detail is None:
+                return
+            if inner:  # the parent's own inner work
+                ctx.detail(what, *inner)
+            else:
+                stage = next(done, BUILD_STEPS)
+                ctx.detail(f"building the parent {parent.ref}: {what}", stage, BUILD_STEPS)
+
+        build_task(parent, resolved.spec_path, offline=ctx.offline, step=parent_step)
         task = Task.load(parent.ref)
         model = load_model(f"safetensors:{path}", task)
         if not isinstance(model, TorchClassifier):

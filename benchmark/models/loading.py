@@ -90,6 +90,20 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
     return kind, target, arch or None
 
 
+#: File stems that say nothing about the model (the baselines save ``seed-N/model.*``).
+GENERIC_STEMS = frozenset({"model", "best", "last", "checkpoint", "weights"})
+
+
+def model_name(path: Path) -> str:
+    """A report's model name for a file: its stem, or where the stem is generic, the
+    folders above it (``erm-mlp/seed-0/model.skops`` -> ``erm-mlp/seed-0``)."""
+    if path.stem not in GENERIC_STEMS:
+        return path.stem
+    parts = path.resolve().parent.parts[-2:]
+    keep = parts if parts and parts[-1].startswith("seed-") else parts[-1:]
+    return "/".join(keep) or path.stem
+
+
 def load_model(spec: str, task: Task) -> Model:
     """Load ``spec`` for ``task``; the model carries a :class:`ModelInfo` with its hash."""
     kind, target, arch = parse_spec(spec)
@@ -98,7 +112,12 @@ def load_model(spec: str, task: Task) -> Model:
     path = Path(target)
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
-    info = {"name": path.stem, "adapter": kind, "sha256": sha256_file(path), "hash_of": "file"}
+    info = {
+        "name": model_name(path),
+        "adapter": kind,
+        "sha256": sha256_file(path),
+        "hash_of": "file",
+    }
     loader = {
         "torchscript": _load_torchscript,
         "safetensors": _load_safetensors,

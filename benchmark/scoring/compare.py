@@ -36,7 +36,8 @@ from benchmark.scoring.probes import PROBES, default_config
 from benchmark.scoring.probes.base import MetricKey, Replicates, interval, recording, split_seed
 from benchmark.scoring.rescore import RECOMPUTABLE, replay_context, rerun
 from benchmark.tasks.registry import resolve
-from benchmark.tasks.spec import TaskSpec
+from benchmark.tasks.spec import TaskSpec, ValidityClaim
+from benchmark.tasks.validity import failure_claim
 
 #: Seed of the seed draw of the two-level bootstrap, mixed with the bootstrap seed.
 SEED_DRAW = "compare:seeds"
@@ -50,6 +51,7 @@ class PairedDifference(StrictModel):
     metric: str
     split: str
     attribute: str | None = None
+    group: str | None = None
     a: float | None
     b: float | None
     diff: float | None
@@ -123,8 +125,9 @@ def _same_rows(x: SplitPredictions, y: SplitPredictions) -> bool:
 def _replicates(
     report: Report, spec: TaskSpec, n_boot: int, probes: set[str]
 ) -> tuple[Replicates, float]:
-    """Every summary metric of ``probes`` (per-group rows left out), point and replicates,
-    and the frozen threshold re-derived from val."""
+    """Every summary metric of ``probes`` (per-group rows left out, but for the metric of
+    the task's failure claim), point and replicates, and the frozen threshold re-derived
+    from val."""
     assert report.predictions is not None
     preds = from_frame(report.predictions, list(report.task.classes))
     if "val" not in preds:
@@ -138,7 +141,14 @@ def _replicates(
         if pseudo:  # their performance, at the same frozen threshold
             attacked = replace(ctx, predictions={s: preds[s] for s in pseudo}, test_splits=pseudo)
             PROBES["performance"](**_performance_config(report)).run(attacked)
-    return {k: v for k, v in found.items() if k[4] is None}, ctx.threshold
+    claim = failure_claim(spec)
+    kept = None if claim is None else claim_key(claim)
+    return {k: v for k, v in found.items() if k[4] is None or k == kept}, ctx.threshold
+
+
+def claim_key(claim: ValidityClaim) -> MetricKey:
+    """The report key of the metric a failure claim is about."""
+    return (claim.probe, claim.metric, claim.split, claim.attribute, claim.group)
 
 
 def _performance_config(report: Report) -> dict[str, Any]:
@@ -226,12 +236,13 @@ def _difference(
     d_reps = np.stack([ra[key][1] - rb[key][1] for ra, rb in per_seed])  # (seeds, n_boot)
     pooled = d_reps[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
     lo, hi, _ = interval(pooled[:, None], level)
-    probe, metric, split, attribute, _ = key
+    probe, metric, split, attribute, group = key
     return PairedDifference(
         probe=probe,
         metric=metric,
         split=split,
         attribute=attribute,
+        group=group,
         a=_clean(pa.mean()),
         b=_clean(pb.mean()),
         diff=_clean((pa - pb).mean()),

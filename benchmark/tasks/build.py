@@ -36,7 +36,9 @@ from benchmark.tasks.sources import SourceContext
 from benchmark.tasks.spec import GROUP_PREFIX, TaskSpec, load_spec
 from benchmark.tasks.validity import check_release, read_validity
 
-Step = Callable[[str], None]
+#: Progress: ``step(what)`` starts the next stage; ``step(what, done, total)`` reports work
+#: inside the current one (what :func:`benchmark.cli.common.progress` yields).
+Step = Callable[..., None]
 CARD = "README.md"
 SPEC_COPY = "spec.yaml"
 BUILD_STEPS = 5  # the number of ``step`` calls a fresh build makes
@@ -178,7 +180,7 @@ def build_task(
     a cache could hide an edited input. ``step`` is told each stage's name. ``offline``:
     sources must not download (a missing file is a :class:`DataUnavailableError`).
     """
-    step = step or (lambda _: None)
+    step = step or (lambda *_: None)
     final = task_dir(spec.id, spec.version, root)
     spec_sha = spec.sha256()
     note = ""
@@ -195,7 +197,7 @@ def build_task(
 
         step("loading the source and deriving splits")
         rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(0,)))
-        ctx = SourceContext(spec_dir=spec_path.parent, rng=rng, offline=offline)
+        ctx = SourceContext(spec_dir=spec_path.parent, rng=rng, offline=offline, detail=step)
         result = run_recipe(spec, ctx)
         step("writing Parquet shards" + (" and arrays" if result.arrays else ""))
         files = write_splits(spec, result, tmp)

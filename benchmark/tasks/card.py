@@ -182,7 +182,14 @@ def _protocol(spec: TaskSpec, result: RecipeResult) -> str:
     ]
     parts.append(_table(["probe", "metric", "definition"], metric_rows))
     parts.append("")
-    parts.append(f"**Uncertainty**: {CI_PROTOCOL}")
+    unit = (
+        ""
+        if spec.patient_id
+        else " This task has no patient id, so rows are resampled (reports say `unit: row`); "
+        "where a patient has several rows these intervals are too narrow (the spec says "
+        "whether each row is one patient)."
+    )
+    parts.append(f"**Uncertainty**: {CI_PROTOCOL}{unit}")
     parts.append("")
     parts.append(
         f"**Seeds**: task seed {spec.seed} drives the split shuffle (per domain, "

@@ -60,6 +60,11 @@ class ValidityRecord(StrictModel):
         return all(s.passed for s in self.seeds)
 
 
+def failure_claim(spec: TaskSpec) -> ValidityClaim | None:
+    """The failure ``spec`` is about (its validity claim), None for a negative result."""
+    return None if shows_no_failure(spec) else spec.validity
+
+
 def validity_path(spec_path: Path) -> Path:
     """``tasks/<id>/<version>.validity.json``."""
     return spec_path.with_name(f"{spec_path.stem}.validity.json")

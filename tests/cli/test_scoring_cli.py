@@ -135,7 +135,7 @@ def test_compare_whole_entries_across_seeds(entries: Path) -> None:
     mean = np.mean(auroc["per_seed"])
     assert len(auroc["per_seed"]) == 2 and auroc["diff"] == pytest.approx(mean, abs=1e-12)
     csv = runner.invoke(app, ["compare", a, b, "--csv"], catch_exceptions=False).stdout
-    assert csv.splitlines()[0].startswith("probe,metric,split,attribute,a,b,diff,ci_low,ci_high")
+    assert csv.splitlines()[0].startswith("probe,metric,split,attribute,group,a,b,diff,ci_low,ci_high")
     both = runner.invoke(app, ["compare", a, b, "--csv", "--json"])
     assert both.exit_code != 0 and "choose one of --json and --csv" in str(both.exception)
 

@@ -12,6 +12,7 @@ from benchmark.catalogue.cases import CASES_ROOT, load_cases
 from benchmark.cli.tables import (
     board_rich_table,
     cases_table,
+    claim_table,
     comparison_table,
     report_tables,
     stats_table,
@@ -118,3 +119,33 @@ def test_a_closed_pipe_ends_quietly() -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == -signal.SIGPIPE
     assert err == "", err
+
+
+CLAIM = """\
+validity:
+  probe: fairness
+  metric: auroc_gap
+  split: ood_test
+  attribute: sex
+  group: M
+  direction: negative
+  family: gbm
+"""
+
+
+def test_the_failure_claim_stays_in_view(tiny: Path) -> None:
+    """A task whose failure is a group gap (flchain 1.1.0: AUROC gap, sex=M) shows that
+    metric per model, and compare keeps its row, though both tables show summaries."""
+    tiny.write_text(tiny.read_text() + CLAIM)
+    task = Task.load("tiny-task", build=True)
+    assert task.spec.validity is not None
+    a = evaluate(Feature("x1"), task, PROBES, n_boot=60, name="a")
+    b = evaluate(Feature("x2", -1.0), task, PROBES, n_boot=60, name="b")
+    text = check_fits(claim_table(task.spec.validity, {"a": [a], "b": [b, a]}))
+    assert "The task's failure: AUROC gap (sex=M) on ood_test" in " ".join(text.split())
+    gap = a.metric("auroc_gap", "ood_test", probe="fairness", attribute="sex", group="M")
+    assert f"{gap.value:.3f} [{gap.ci_low:.3f}, {gap.ci_high:.3f}]" in text
+    assert "/1 seeds" in text and "/2 seeds" in text
+    rows = [d for d in compare(a, b).differences if d.group is not None]
+    assert [(d.metric, d.attribute, d.group) for d in rows] == [("auroc_gap", "sex", "M")]
+    assert "AUROC gap (sex=M)" in check_fits(comparison_table(compare(a, b)))

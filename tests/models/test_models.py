@@ -31,7 +31,7 @@ from baselines.tabular import GBMConfig, save_mlp, train_gbm
 from benchmark.errors import MedFailError
 from benchmark.models.adapters import SklearnClassifier, as_model, weights_sha256
 from benchmark.models.architectures import TabularMLP
-from benchmark.models.loading import ModelLoadError, load_model
+from benchmark.models.loading import ModelLoadError, load_model, model_name
 from benchmark.models.protocol import capabilities
 from benchmark.models.sandbox import SandboxedClassifier
 from benchmark.results.report import ProbeResult
@@ -646,3 +646,9 @@ def test_a_model_of_another_task_is_refused_naming_the_tasks_it_fits(
     )
     with pytest.raises(ModelLoadError, match=f"the model takes {wider.config['n_in']} features"):
         load_model(str(path), task)
+
+
+def test_a_generic_file_name_is_named_by_its_folders(tmp_path: Path) -> None:
+    assert model_name(tmp_path / "erm-mlp" / "seed-0" / "model.skops") == "erm-mlp/seed-0"
+    assert model_name(tmp_path / "runs" / "densenet" / "best.pt") == "densenet"
+    assert model_name(tmp_path / "my-resnet.pt") == "my-resnet"

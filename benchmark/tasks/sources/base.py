@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,11 +31,14 @@ class SourceParams(StrictModel):
 @dataclass(frozen=True)
 class SourceContext:
     """What a source may use: the spec's folder (for relative paths), a seeded generator,
-    and whether it may download (``offline``: never; ``$MEDFAIL_OFFLINE=1`` also forbids it)."""
+    whether it may download (``offline``: never; ``$MEDFAIL_OFFLINE=1`` also forbids it),
+    and ``detail(what, done, total)``, which reports work inside the build's first step
+    (a parent task being built first)."""
 
     spec_dir: Path
     rng: np.random.Generator
     offline: bool = False
+    detail: Callable[[str, int, int], None] | None = None
 
 
 @dataclass(frozen=True)
