@@ -23,8 +23,14 @@ subgroup and of the reference group, the TPR gap (subgroup minus reference), EOD
 form, |dTPR| + |dFPR|), disparate impact (selection rate ratio) and ECE (15 equal-width
 bins). An interval that cannot be computed counts as withheld, not as a miss.
 
+Each metric also gets its *support* (:func:`support`: the patients behind it, e.g. the
+subgroup's positive patients for its TPR), and coverage is tallied per support bin, which
+is what the scorer's withholding rule is read from (``docs/intervals.md``).
+
 Run: ``.venv/bin/python benchmarks/experiments/interval_coverage.py [--reps 400] [--out F]``
-(a CSV with one row per cell x metric x method; ``--grid small`` for a quick look).
+(a CSV with one row per cell x metric x method x support bin: reps, intervals shown,
+intervals covering the truth, summed width; finished cells are kept, so an interrupted run
+resumes; ``--grid small`` for a quick look).
 """
 
 from __future__ import annotations
@@ -164,9 +170,40 @@ def intervals(s: Sample, n_boot: int, seed: int) -> dict[str, tuple[np.ndarray, 
     return out
 
 
-def positive_patients(s: Sample) -> int:
-    """Diseased subgroup patients in the test set (the clusters behind its TPR)."""
-    return len(np.unique(s.patient[(s.y == 1) & (s.group == "sub")]))
+#: support bins (lower edges): coverage is reported per bin of a metric's support
+SUPPORT_BINS = (1, 3, 6, 10, 15, 20, 30, 50)
+
+
+def support(s: Sample) -> np.ndarray:
+    """Per metric, the patients (clusters) behind it: the fewest in any of its parts.
+
+    A rate counts the patients in its denominator (TPR: positive patients of the group),
+    a gap or EOD the smallest of its rates' counts, DI the smaller group's patients, AUROC
+    the smaller class's patients, ECE every patient."""
+
+    def patients(mask: np.ndarray) -> int:
+        return len(np.unique(s.patient[mask]))
+
+    n = {
+        (label, group): patients((s.y == label) & (s.group == group))
+        for label in (0, 1)
+        for group in ("sub", "ref")
+    }
+    groups = [patients(s.group == g) for g in ("sub", "ref")]
+    classes = [n[label, "sub"] + n[label, "ref"] for label in (0, 1)]
+    return np.array(
+        [
+            min(classes),
+            n[1, "sub"],
+            n[1, "ref"],
+            n[0, "sub"],
+            n[0, "ref"],
+            min(n[1, "sub"], n[1, "ref"]),
+            min(n.values()),
+            min(groups),
+            len(np.unique(s.patient)),
+        ]
+    )
 
 
 def grid(kind: str) -> list[Design]:
@@ -181,45 +218,62 @@ def grid(kind: str) -> list[Design]:
     return cells
 
 
-def run(designs: list[Design], reps: int, n_boot: int, seed: int) -> list[dict[str, object]]:
+def run(
+    designs: list[Design], reps: int, n_boot: int, seed: int, first: int = 0
+) -> list[dict[str, object]]:
+    """One row per cell x metric x method x support bin: hits, shown, width sum, withheld."""
     rows = []
-    for i, d in enumerate(designs):
+    for i, d in enumerate(designs, start=first):
         t0 = time.perf_counter()
         truth = population(d, seed + 10_000 + i)
         rng = np.random.default_rng(seed + i)
-        hits: dict[str, list[np.ndarray]] = {}
-        widths: dict[str, list[np.ndarray]] = {}
-        k_pos = []
+        tally: dict[tuple[str, int, int], list[float]] = {}
         for r in range(reps):
             s = draw(d, rng)
-            k_pos.append(positive_patients(s))
+            b = np.searchsorted(SUPPORT_BINS, support(s), side="right") - 1
             for method, (lo, hi) in intervals(s, n_boot, seed + r).items():
-                ok = np.isfinite(lo) & np.isfinite(hi)
-                hits.setdefault(method, []).append(
-                    np.where(ok, (lo <= truth) & (truth <= hi), np.nan)
-                )
-                widths.setdefault(method, []).append(np.where(ok, hi - lo, np.nan))
-        for method in hits:
-            h, w = np.array(hits[method]), np.array(widths[method])
-            for j, metric in enumerate(METRICS):
-                if method == "wilson_eff" and metric not in RATES:
-                    continue
-                shown = np.isfinite(h[:, j])
-                rows.append(
-                    {
-                        **asdict(d),
-                        "metric": metric,
-                        "method": method,
-                        "truth": round(float(truth[j]), 4),
-                        "coverage": round(float(np.nanmean(h[:, j])), 3) if shown.any() else "",
-                        "mean_width": round(float(np.nanmean(w[:, j])), 4) if shown.any() else "",
-                        "withheld": round(float(1 - shown.mean()), 3),
-                        "median_positive_sub_patients": int(np.median(k_pos)),
-                        "reps": reps,
-                    }
-                )
-        print(f"cell {i + 1}/{len(designs)} {d} in {time.perf_counter() - t0:.0f}s", flush=True)
+                for j in range(len(METRICS)):
+                    ok = bool(np.isfinite(lo[j]) and np.isfinite(hi[j]))
+                    cell = tally.setdefault((method, j, int(b[j])), [0, 0, 0.0, 0])
+                    cell[3] += 1
+                    if ok:
+                        cell[0] += bool(lo[j] <= truth[j] <= hi[j])
+                        cell[1] += 1
+                        cell[2] += hi[j] - lo[j]
+        for (method, j, b), (hit, shown, width, total) in sorted(tally.items()):
+            if method == "wilson_eff" and METRICS[j] not in RATES:
+                continue
+            rows.append(
+                {
+                    **asdict(d),
+                    "metric": METRICS[j],
+                    "method": method,
+                    "support_from": SUPPORT_BINS[b] if b >= 0 else 0,
+                    "truth": round(float(truth[j]), 4),
+                    "reps": total,
+                    "shown": shown,
+                    "covered": hit,
+                    "width_sum": round(float(width), 4),
+                }
+            )
+        print(f"cell {i + 1} {d} in {time.perf_counter() - t0:.0f}s", flush=True)
     return rows
+
+
+def _write(rows: list[dict[str, object]], out: Path) -> None:
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out)
+
+
+def _done(out: Path) -> list[dict[str, str]]:
+    if not out.exists():
+        return []
+    with out.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def main() -> None:
@@ -231,13 +285,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("interval_coverage.csv"))
     args = ap.parse_args()
     print(f"machine: {cpu_name()}; reps {args.reps}, n_boot {args.n_boot}", flush=True)
-    rows = run(grid(args.grid), args.reps, args.n_boot, args.seed)
-    tmp = args.out.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(args.out)
+    rows: list[dict[str, object]] = list(_done(args.out))  # resume: finished cells stay
+    finished = {tuple(str(r[k]) for k in asdict(Design())) for r in rows}
+    for i, d in enumerate(grid(args.grid)):
+        if tuple(str(v) for v in asdict(d).values()) in finished:
+            continue
+        # each cell keeps its own seeds, so a resumed run gives the same rows
+        rows += run([d], args.reps, args.n_boot, args.seed, first=i)
+        _write(rows, args.out)  # after every cell: an interrupted run resumes here
     print(f"wrote {args.out}")
 
 
