@@ -68,6 +68,7 @@ def check(
         claim=claim,
         config=family.config,
         n_boot=n_boot,
+        interval_method="bca",  # evaluate()'s default, which scored the seeds above
         seeds=seeds,
         medfail_version=__version__,
         created_at=datetime.now(timezone.utc).date().isoformat(),

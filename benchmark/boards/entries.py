@@ -557,9 +557,16 @@ def _entry_row(entry: Entry, split: str) -> dict[str, Any]:
         "seeds": len(entry.reports),
         "flags": ", ".join(sorted(k for k, on in m.flags.items() if on)),
     }
+    notes = []
     for dim, headline in HEADLINES.items():
         results = [_headline_result(r, headline, split) for _, r in sorted(entry.reports.items())]
         row.update(zip((f"{dim}_{s}" for s in STATS), _aggregate(results), strict=True))
+        notes += [
+            f"{headline.label}, seed {seed}: {r.reason}"
+            for seed, r in zip(sorted(entry.reports), results, strict=True)
+            if r is not None and r.value is not None and r.ci_low is None and r.reason
+        ]
+    row["ci_notes"] = "; ".join(notes)
     return row
 
 
@@ -569,7 +576,8 @@ def board_table(board: Board, rank_by: str = "performance") -> pd.DataFrame:
     Per dimension: ``<dim>_mean`` over seeds, ``<dim>_sd`` (sample SD over seeds, NaN with
     one seed), ``<dim>_ci_low`` / ``<dim>_ci_high`` (the mean over seeds of the per-seed
     bootstrap interval bounds, not an interval of the mean). A seed without the value makes
-    that dimension NaN. ``rank`` is 1 for the best (ties share the lower rank) honouring the
+    that dimension NaN (a seed whose interval was withheld makes the CI NaN; ``ci_notes``
+    says which and why). ``rank`` is 1 for the best (ties share the lower rank) honouring the
     headline's direction; entries without a value have no rank and come last.
     """
     if rank_by not in HEADLINES:
@@ -577,6 +585,7 @@ def board_table(board: Board, rank_by: str = "performance") -> pd.DataFrame:
     split = headline_split(board)
     columns = ["entry", "method", "model", "seeds", "flags"]
     columns += [f"{dim}_{s}" for dim in HEADLINES for s in STATS]
+    columns.append("ci_notes")
     table = pd.DataFrame([_entry_row(e, split) for e in board.entries], columns=columns)
     key = table[f"{rank_by}_mean"].astype(float)
     rank = key.rank(method="min", ascending=HEADLINES[rank_by].direction == "lower")
@@ -606,4 +615,5 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         label = f"{h.label} {'↑' if h.direction == 'higher' else '↓'}"
         cells = table[[f"{dim}_{s}" for s in STATS]].astype(float).itertuples(index=False)
         shown[label] = [format_cell(*c) for c in cells]
+    shown["intervals withheld"] = table["ci_notes"]
     return shown

@@ -27,6 +27,13 @@ from benchmark.scoring.compare import Comparison
 from benchmark.tasks.spec import ValidityClaim
 from benchmark.tasks.validity import claim_metric, outcome
 
+#: The mark of a value shown without its interval, and what it means.
+NO_CI = "†"
+NO_CI_NOTE = (
+    f"{NO_CI} no CI: withheld for too little support (docs/intervals.md) or too many "
+    "undefined replicates; each reason: --json"
+)
+
 #: What a bootstrap resamples, as titles say it.
 UNITS = {"patient": "patients", "row": "rows (the task has no patient id)"}
 
@@ -70,8 +77,9 @@ def _cell(m: MetricResult | None, digits: int = 3) -> str:
         return "-"
     if m.value is None:
         return "n/a"
-    ci = "" if m.ci_low is None else f" [{_num(m.ci_low, digits)}, {_num(m.ci_high, digits)}]"
-    return f"{_fix(m.value, digits)}{ci}"
+    if m.ci_low is None:
+        return f"{_fix(m.value, digits)} {NO_CI}"
+    return f"{_fix(m.value, digits)} [{_num(m.ci_low, digits)}, {_num(m.ci_high, digits)}]"
 
 
 def _get(
@@ -84,8 +92,10 @@ def _get(
 
 
 def _reasons(rows: list[MetricResult | None]) -> list[str]:
-    """One line per shown n/a cell: what it is and why."""
+    """One line per shown n/a cell: what it is and why; one line if any CI is missing."""
     out = []
+    if any(m is not None and m.value is not None and m.ci_low is None for m in rows):
+        out.append(NO_CI_NOTE)
     for m in rows:
         if m is not None and m.value is None:
             where = "/".join(x for x in (m.attribute, m.group) if x)
@@ -261,7 +271,7 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
     for d in rows:
         where = d.attribute if d.group is None else f"{d.attribute}={d.group}"
         label = short_label(d.metric) + (f" ({where})" if d.attribute else "")
-        ci = "" if d.ci_low is None else f" [{_signed(d.ci_low)}, {_signed(d.ci_high)}]"
+        ci = f" {NO_CI}" if d.ci_low is None else f" [{_signed(d.ci_low)}, {_signed(d.ci_high)}]"
         diff = "n/a" if d.diff is None else f"{_fix(d.diff, sign='+')}{ci}"
         t.add_row(Text(label), Text(d.split), _num(d.a), _num(d.b), diff)
     notes = []
@@ -273,6 +283,8 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
         ]
     else:
         notes.append(f"A, B: means over seeds {c.seeds}; per-seed differences: --json")
+    if any(d.diff is not None and d.ci_low is None for d in rows):
+        notes.append(NO_CI_NOTE)
     t.caption = _caption([d.metric for d in rows], [], "\n".join(notes))
     return t
 
@@ -364,7 +376,10 @@ def claim_table(claim: ValidityClaim, runs: dict[str, list[Report]]) -> Table:
         shown = sum(outcome(r, claim, 0).passed for r in reports)
         t.add_row(Text(name), _cell(mean), f"{shown}/{len(reports)} seeds")
     shown_means = f"shown: the seed's {claim.level:.0%} CI lies {side} 0"
-    t.caption = Text("; ".join(x for x in (legend([claim.metric]), shown_means) if x))
+    lines = ["; ".join(x for x in (legend([claim.metric]), shown_means) if x)]
+    if any(NO_CI in str(c) for c in t.columns[1].cells):
+        lines.append(NO_CI_NOTE)
+    t.caption = Text("\n".join(lines))
     return t
 
 

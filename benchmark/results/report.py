@@ -42,6 +42,10 @@ class ModelInfo(StrictModel):
     capabilities: list[str] = []
 
 
+#: How a report's intervals were computed (:mod:`benchmark.scoring.probes.base`).
+IntervalMethod = Literal["bca", "percentile"]
+
+
 class MetricResult(StrictModel):
     """One number with its confidence interval. ``value`` is None when undefined."""
 
@@ -55,6 +59,14 @@ class MetricResult(StrictModel):
     ci_high: float | None = None
     n: int | None = Field(default=None, ge=0)
     reason: str | None = None
+    #: how the CI was computed: "bca" or "percentile" (None: no CI, or a report scored
+    #: before issue 26, whose ``bootstrap.method`` says)
+    interval: IntervalMethod | None = None
+    #: patients behind the metric, from labels and groups (a rate's denominator: a group's
+    #: positive patients for its TPR; AUROC: the rarer class's): below
+    #: ``benchmark.stats.intervals.MIN_SUPPORT`` the CI is withheld; None: not counted
+    #: (reports scored before issue 26)
+    support: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _possible(self) -> MetricResult:
@@ -136,7 +148,9 @@ class BootstrapInfo(StrictModel):
     seed: int
     unit: Literal["patient", "row"]
     strata: str | None
-    method: str = "percentile"
+    #: "bca": BCa with a patient jackknife, CIs withheld below MIN_SUPPORT patients (the
+    #: scorer since issue 26); "percentile": percentile CIs (reports scored before it)
+    method: IntervalMethod = "percentile"
 
 
 class ThresholdInfo(StrictModel):

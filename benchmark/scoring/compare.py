@@ -33,7 +33,14 @@ from benchmark.errors import MedFailError, one_line
 from benchmark.results.report import Report
 from benchmark.scoring.predictions import SplitPredictions, from_frame
 from benchmark.scoring.probes import PROBES, default_config
-from benchmark.scoring.probes.base import MetricKey, Replicates, interval, recording, split_seed
+from benchmark.scoring.probes.base import (
+    Draws,
+    MetricKey,
+    Replicates,
+    interval,
+    recording,
+    split_seed,
+)
 from benchmark.scoring.rescore import RECOMPUTABLE, replay_context, rerun
 from benchmark.tasks.registry import resolve
 from benchmark.tasks.spec import TaskSpec, ValidityClaim
@@ -231,11 +238,24 @@ def compare_runs(
 def _difference(
     key: MetricKey, per_seed: list[tuple[Replicates, Replicates]], draw: np.ndarray, level: float
 ) -> PairedDifference:
-    pa = np.array([ra[key][0] for ra, _ in per_seed])
-    pb = np.array([rb[key][0] for _, rb in per_seed])
-    d_reps = np.stack([ra[key][1] - rb[key][1] for ra, rb in per_seed])  # (seeds, n_boot)
+    """``A - B`` of one metric over the paired seeds: the seeds' mean difference, its
+    two-level replicates (seeds drawn by ``draw``, then each seed's patient replicates),
+    and the interval by the method the reports' scorer uses: BCa when both carry a
+    jackknife (the jackknife of the mean difference over seeds: the same patients are
+    left out in every seed), withheld on the fewest patients behind either side."""
+    a = [ra[key] for ra, _ in per_seed]
+    b = [rb[key] for _, rb in per_seed]
+    pa = np.array([x.point[0] for x in a])
+    pb = np.array([x.point[0] for x in b])
+    d_reps = np.stack([x.reps[:, 0] - y.reps[:, 0] for x, y in zip(a, b, strict=True)])
     pooled = d_reps[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
-    lo, hi, _ = interval(pooled[:, None], level)
+    jack = None
+    if all(x.jack is not None for x in a + b):
+        jack = np.mean([x.jack - y.jack for x, y in zip(a, b, strict=True)], axis=0)
+    supports = [int(x.support[0]) for x in a + b if x.support is not None]
+    support = np.array([min(supports)]) if supports else None
+    diff = Draws(np.array([(pa - pb).mean()]), pooled[:, None], jack)
+    lo, hi, _, _ = interval(diff, level, support)
     probe, metric, split, attribute, group = key
     return PairedDifference(
         probe=probe,

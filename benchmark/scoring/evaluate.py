@@ -24,7 +24,13 @@ from benchmark.errors import MedFailError
 from benchmark.models.adapters import as_model
 from benchmark.models.loading import input_encoder, load_model
 from benchmark.models.protocol import Model, model_info
-from benchmark.results.report import BootstrapInfo, Report, TaskInfo, ThresholdInfo
+from benchmark.results.report import (
+    BootstrapInfo,
+    IntervalMethod,
+    Report,
+    TaskInfo,
+    ThresholdInfo,
+)
 from benchmark.scoring.predictions import SplitPredictions, predict_split, to_frame
 from benchmark.scoring.probes import PROBES, Probe, ScoringContext, make_probe
 from benchmark.stats.metrics import choose_threshold
@@ -74,6 +80,7 @@ def evaluate(
     name: str | None = None,
     step: Callable[[str], None] | None = None,
     detail: Callable[[str, int, int], None] | None = None,
+    interval_method: IntervalMethod = "bca",
 ) -> Report:
     """Score ``model`` on ``task`` with ``probes`` (default: those the task lists).
 
@@ -81,6 +88,8 @@ def evaluate(
     string. ``seed``: the bootstrap seed (default: the task seed). ``seeds``: other seeds
     to record (e.g. ``{"train": 0}``). ``step(what)`` is called after each stage;
     ``detail(what, done, total)`` reports progress within a long probe (the attacks).
+    ``interval_method``: ``"bca"`` (the scorer's) or ``"percentile"`` (to reproduce a
+    record scored before issue 26; :mod:`benchmark.scoring.probes.base`).
     The report keeps the per-sample predictions (:attr:`Report.predictions`).
     """
     timings: dict[str, float] = {}
@@ -135,7 +144,17 @@ def evaluate(
     )
     boot_seed = spec.seed if seed is None else seed
     ctx = ScoringContext(
-        spec, model, preds, test_splits, threshold, n_boot, level, boot_seed, task, detail
+        spec,
+        model,
+        preds,
+        test_splits,
+        threshold,
+        n_boot,
+        level,
+        boot_seed,
+        task,
+        detail,
+        interval_method=interval_method,
     )
     results = []
     for probe in chosen:
@@ -165,6 +184,7 @@ def evaluate(
             seed=boot_seed,
             unit=unit,
             strata="site" if spec.site else None,
+            method=ctx.interval_method,
         ),
         threshold=ThresholdInfo(rule=spec.threshold.rule, value=threshold),
         splits={s: len(p) for s, p in preds.items()},

@@ -105,6 +105,7 @@ def replay_context(
         n_boot=n_boot,
         level=report.bootstrap.level,
         seed=report.bootstrap.seed,
+        interval_method=report.bootstrap.method,
     )
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from benchmark.common.files import atomic_write_text
 from benchmark.common.schema import StrictModel
 from benchmark.errors import SpecError
-from benchmark.results.report import MetricResult, Report
+from benchmark.results.report import IntervalMethod, MetricResult, Report
 from benchmark.tasks.spec import TaskSpec, ValidityClaim
 
 FORMAT = "medfail-validity/1"
@@ -50,6 +50,9 @@ class ValidityRecord(StrictModel):
     claim: ValidityClaim
     config: dict[str, Any] = {}  # the baseline's training recipe (architecture, optimiser)
     n_boot: int
+    #: the scorer's interval method when the record was made (records made before issue 26
+    #: carry none: percentile); a recomputation uses the same
+    interval_method: IntervalMethod = "percentile"
     seeds: list[SeedOutcome]
     medfail_version: str
     created_at: str

@@ -23,12 +23,13 @@ subgroup and of the reference group, the TPR gap (subgroup minus reference), EOD
 form, |dTPR| + |dFPR|), disparate impact (selection rate ratio) and ECE (15 equal-width
 bins). An interval that cannot be computed counts as withheld, not as a miss.
 
-Each metric also gets its *support* (:func:`support`: the patients behind it, e.g. the
-subgroup's positive patients for its TPR), and coverage is tallied per support bin, which
-is what the scorer's withholding rule is read from (``docs/intervals.md``).
+Each metric also gets two counts of its *support* (:func:`support`: the patients behind
+it, e.g. the subgroup's positive patients for its TPR, and its events), and coverage is
+tallied per pair of support bins, which is what the scorer's withholding rule is read from
+(``docs/intervals.md``).
 
 Run: ``.venv/bin/python benchmarks/experiments/interval_coverage.py [--reps 400] [--out F]``
-(a CSV with one row per cell x metric x method x support bin: reps, intervals shown,
+(a CSV with one row per cell x metric x method x support bins: reps, intervals shown,
 intervals covering the truth, summed width; finished cells are kept, so an interrupted run
 resumes; ``--grid small`` for a quick look).
 """
@@ -174,36 +175,51 @@ def intervals(s: Sample, n_boot: int, seed: int) -> dict[str, tuple[np.ndarray, 
 SUPPORT_BINS = (1, 3, 6, 10, 15, 20, 30, 50)
 
 
-def support(s: Sample) -> np.ndarray:
-    """Per metric, the patients (clusters) behind it: the fewest in any of its parts.
+def rate_support(clusters: np.ndarray, hit: np.ndarray, rows: np.ndarray) -> int:
+    """The events of a clustered proportion over ``rows`` (a mask): the number of clusters
+    with at least one hit and the number with at least one miss, whichever is smaller."""
+    ids, h = clusters[rows], hit[rows]
+    return min(len(np.unique(ids[h])), len(np.unique(ids[~h])))
 
-    A rate counts the patients in its denominator (TPR: positive patients of the group),
-    a gap or EOD the smallest of its rates' counts, DI the smaller group's patients, AUROC
-    the smaller class's patients, ECE every patient."""
+
+def support(s: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """Per metric, two counts of the patients (clusters) behind it.
+
+    - *patients*: those of its denominator, fixed by labels and groups alone (TPR: the
+      group's positive patients; a gap or EOD the fewest of its rates'; DI the smaller
+      group's patients; AUROC the rarer class's; ECE every patient);
+    - *events*: for a rate, the fewer of its denominator's patients with a hit and with
+      a miss (:func:`rate_support`), which depends on the estimate itself; AUROC and
+      ECE as above. The scorer withholds on *patients* (``docs/intervals.md`` says why).
+    """
+    hit = s.score >= THRESHOLD
 
     def patients(mask: np.ndarray) -> int:
         return len(np.unique(s.patient[mask]))
 
-    n = {
-        (label, group): patients((s.y == label) & (s.group == group))
-        for label in (0, 1)
-        for group in ("sub", "ref")
-    }
-    groups = [patients(s.group == g) for g in ("sub", "ref")]
-    classes = [n[label, "sub"] + n[label, "ref"] for label in (0, 1)]
-    return np.array(
-        [
-            min(classes),
-            n[1, "sub"],
-            n[1, "ref"],
-            n[0, "sub"],
-            n[0, "ref"],
-            min(n[1, "sub"], n[1, "ref"]),
-            min(n.values()),
-            min(groups),
-            len(np.unique(s.patient)),
-        ]
-    )
+    cell = {(k, g): (s.y == k) & (s.group == g) for k in (0, 1) for g in ("sub", "ref")}
+    groups = [s.group == g for g in ("sub", "ref")]
+    classes = min(patients(s.y == k) for k in (0, 1))
+    everyone = patients(np.ones(len(s.y), dtype=bool))
+    out = []
+    for count in (patients, lambda m: rate_support(s.patient, hit, m)):
+        r = {key: count(mask) for key, mask in cell.items()}
+        out.append(
+            np.array(
+                [
+                    classes,
+                    r[1, "sub"],
+                    r[1, "ref"],
+                    r[0, "sub"],
+                    r[0, "ref"],
+                    min(r[1, "sub"], r[1, "ref"]),
+                    min(r.values()),
+                    min(count(g) for g in groups),
+                    everyone,
+                ]
+            )
+        )
+    return out[0], out[1]
 
 
 def grid(kind: str) -> list[Design]:
@@ -227,20 +243,21 @@ def run(
         t0 = time.perf_counter()
         truth = population(d, seed + 10_000 + i)
         rng = np.random.default_rng(seed + i)
-        tally: dict[tuple[str, int, int], list[float]] = {}
+        tally: dict[tuple[str, int, int, int], list[float]] = {}
         for r in range(reps):
             s = draw(d, rng)
-            b = np.searchsorted(SUPPORT_BINS, support(s), side="right") - 1
+            b_pat, b_ev = (np.searchsorted(SUPPORT_BINS, x, side="right") - 1 for x in support(s))
             for method, (lo, hi) in intervals(s, n_boot, seed + r).items():
                 for j in range(len(METRICS)):
                     ok = bool(np.isfinite(lo[j]) and np.isfinite(hi[j]))
-                    cell = tally.setdefault((method, j, int(b[j])), [0, 0, 0.0, 0])
+                    key = (method, j, int(b_pat[j]), int(b_ev[j]))
+                    cell = tally.setdefault(key, [0, 0, 0.0, 0])
                     cell[3] += 1
                     if ok:
                         cell[0] += bool(lo[j] <= truth[j] <= hi[j])
                         cell[1] += 1
                         cell[2] += hi[j] - lo[j]
-        for (method, j, b), (hit, shown, width, total) in sorted(tally.items()):
+        for (method, j, bp, be), (hit, shown, width, total) in sorted(tally.items()):
             if method == "wilson_eff" and METRICS[j] not in RATES:
                 continue
             rows.append(
@@ -248,7 +265,8 @@ def run(
                     **asdict(d),
                     "metric": METRICS[j],
                     "method": method,
-                    "support_from": SUPPORT_BINS[b] if b >= 0 else 0,
+                    "patients_from": SUPPORT_BINS[bp] if bp >= 0 else 0,
+                    "events_from": SUPPORT_BINS[be] if be >= 0 else 0,
                     "truth": round(float(truth[j]), 4),
                     "reps": total,
                     "shown": shown,

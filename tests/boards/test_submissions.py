@@ -314,9 +314,21 @@ def test_one_seed_has_no_spread(tmp_path: Path) -> None:
     assert math.isnan(table["performance_sd"][0])
     shown = format_table(table)
     assert shown["AUROC ↑"][0] == "0.800 [0.770, 0.830]"
-    assert list(shown.columns)[-len(HEADLINES) :] == [
+    assert list(shown.columns)[-len(HEADLINES) - 1 : -1] == [
         f"{h.label} {'↑' if h.direction == 'higher' else '↓'}" for h in HEADLINES.values()
     ]
+    assert shown["intervals withheld"][0] == ""
+
+
+def test_a_withheld_interval_is_named_with_its_reason(tmp_path: Path) -> None:
+    report = make_report(auroc=0.8)
+    why = "CI withheld: supported by 4 patients (< 10, too few for 95% coverage)"
+    perf = report.probe("performance").metrics
+    perf[0] = perf[0].model_copy(update={"ci_low": None, "ci_high": None, "reason": why})
+    write_entry(tmp_path, make_metadata("solo", seeds=(3,)), {3: report})
+    shown = format_table(board_table(board_of(tmp_path)))
+    assert shown["AUROC ↑"][0] == "0.800"
+    assert shown["intervals withheld"][0] == f"AUROC, seed 3: {why}"
 
 
 def test_format_cell() -> None:

@@ -17,6 +17,7 @@ from benchmark.cli import app
 from benchmark.common.hashing import sha256_file
 from benchmark.results.report import Report
 from benchmark.tasks.task import Task
+from tests.conftest import make_table
 
 runner = CliRunner()
 
@@ -40,6 +41,8 @@ def _baselines(
 
 @pytest.fixture
 def entries(tiny: Path, tmp_path: Path) -> Path:
+    # 400 patients: enough in each group and class that intervals are reported (issue 26)
+    make_table(400).to_csv(tiny.parent / "data.csv", index=False)
     root = tmp_path / "subs"
     result = _baselines(root, "--n-boot", "50", seeds=("0", "1"))
     assert result.exit_code == 0, result.output
@@ -135,7 +138,9 @@ def test_compare_whole_entries_across_seeds(entries: Path) -> None:
     mean = np.mean(auroc["per_seed"])
     assert len(auroc["per_seed"]) == 2 and auroc["diff"] == pytest.approx(mean, abs=1e-12)
     csv = runner.invoke(app, ["compare", a, b, "--csv"], catch_exceptions=False).stdout
-    assert csv.splitlines()[0].startswith("probe,metric,split,attribute,group,a,b,diff,ci_low,ci_high")
+    assert csv.splitlines()[0].startswith(
+        "probe,metric,split,attribute,group,a,b,diff,ci_low,ci_high"
+    )
     both = runner.invoke(app, ["compare", a, b, "--csv", "--json"])
     assert both.exit_code != 0 and "choose one of --json and --csv" in str(both.exception)
 

@@ -24,6 +24,7 @@ from benchmark.scoring.probes.corruption import (
     CorruptionReference,
     write_reference,
 )
+from benchmark.stats.intervals import MIN_SUPPORT
 from benchmark.tasks.task import Task
 from tests.cli.fits import check_fits
 from tests.tasks.test_medmnist import build, fake_root  # noqa: F401  (fixture)
@@ -129,7 +130,13 @@ def test_probe_cells_match_sklearn_on_the_corrupted_images(fake_root: Path) -> N
             score = model.predict_proba(corrupt(X, name, sev, ids, seed=task.spec.seed))[:, 1]
             auroc = report.metric("auroc", "id_test", attribute=name, group=str(sev))
             assert auroc.value == pytest.approx(roc_auc_score(y, score), abs=1e-12)
-            assert auroc.ci_low <= auroc.value <= auroc.ci_high
+            patients = meta["patient_id"].to_numpy()
+            rarer = min(len(set(patients[y == k])) for k in (0, 1))
+            assert auroc.support == rarer  # the rarer class's patients (issue 26)
+            if rarer < MIN_SUPPORT:
+                assert auroc.ci_low is None and auroc.reason.startswith("CI withheld")
+            else:
+                assert auroc.ci_low <= auroc.value <= auroc.ci_high
             be = report.metric("balanced_error", "id_test", attribute=name, group=str(sev))
             expected = 1 - balanced_accuracy_score(y, score >= threshold)
             assert be.value == pytest.approx(expected, abs=1e-12)

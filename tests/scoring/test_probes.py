@@ -3,6 +3,7 @@ threshold, bootstrap CIs, and degenerate inputs that give None with a reason."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,14 @@ from benchmark.results.report import MetricResult, ProbeResult, Report
 from benchmark.scoring.evaluate import evaluate
 from benchmark.scoring.predictions import SplitPredictions
 from benchmark.scoring.probes import ScoringContext
-from benchmark.scoring.probes.base import MAX_UNDEFINED, emit, interval, split_seed
+from benchmark.scoring.probes.base import MAX_UNDEFINED, Draws, emit, interval, split_seed
 from benchmark.scoring.probes.calibration import CalibrationProbe
 from benchmark.scoring.probes.fairness import GROUP_METRICS, FairnessProbe
 from benchmark.scoring.probes.performance import METRICS as PERF_METRICS
 from benchmark.scoring.probes.performance import PerformanceProbe
 from benchmark.scoring.probes.shift import SHIFTED, ShiftProbe
 from benchmark.stats.bootstrap import Resampler
+from benchmark.stats.intervals import MIN_SUPPORT, bca_interval
 from benchmark.tasks.spec import TaskSpec, spec_from_text
 from benchmark.tasks.task import Task
 from tests.conftest import TINY_SPEC
@@ -416,7 +418,7 @@ def test_ci_contains_the_point_on_typical_data(spec: TaskSpec) -> None:
 def test_patients_move_together_and_sites_keep_their_patient_counts(spec: TaskSpec) -> None:
     p = make_split("id_test", 60, 8, sites=("A", "B", "C"))
     ctx = context(spec, {"id_test": p}, n_boot=200)
-    point, w = ctx.bootstrap("id_test", lambda w: w)  # the replicate weights themselves
+    point, w, _, _ = ctx.bootstrap("id_test", lambda w: w)  # the replicate weights themselves
     assert np.all(point == 1) and w.shape == (200, len(p))
     first = {}
     for i, pid in enumerate(p.patient_id):
@@ -482,12 +484,13 @@ def test_interval_drops_cis_above_five_percent_undefined() -> None:
     reps = np.tile(np.linspace(0, 1, 100)[:, None], (1, 3))
     reps[:5, 1] = np.nan  # exactly 5%: kept
     reps[:6, 2] = np.nan  # 6%: dropped
-    lo, hi, undefined = interval(reps, 0.95)
+    draws = Draws(np.array([0.5, 0.5, 0.5]), reps)
+    lo, hi, undefined, _ = interval(draws, 0.95)
     assert MAX_UNDEFINED == 0.05
     np.testing.assert_allclose(undefined, [0, 0.05, 0.06])
     assert np.isfinite(lo[:2]).all() and np.isfinite(hi[:2]).all()
     assert np.isnan(lo[2]) and np.isnan(hi[2])
-    rows = emit("x", "id_test", ["a", "b", "c"], np.array([0.5, 0.5, 0.5]), reps, 0.95)
+    rows = emit("x", "id_test", ["a", "b", "c"], draws, 0.95)
     assert [r.reason for r in rows[:2]] == [None, None]
     assert rows[2].value == 0.5 and rows[2].ci_low is None and rows[2].ci_high is None
     assert rows[2].reason == "CI not reported: 6% of bootstrap replicates undefined"
@@ -615,7 +618,9 @@ def test_every_undefined_value_has_a_reason_on_tiny_inputs(spec: TaskSpec) -> No
                 assert m.value is not None or m.reason, (seed, m)
                 assert (m.ci_low is None) == (m.ci_high is None)
                 if m.value is not None and m.ci_low is None:
-                    assert m.reason and m.reason.startswith("CI not reported")
+                    assert m.reason and m.reason.startswith(
+                        ("CI not reported", "CI withheld", "CI undefined")
+                    )
 
 
 def test_report_json_round_trips_with_none_values(tiny: Path, tmp_path: Path) -> None:
@@ -680,3 +685,45 @@ def test_a_group_undefined_in_a_replicate_makes_the_summary_undefined(spec: Task
     # ... but X has no positive in about 1/e of the replicates: never a max over fewer groups
     assert eodmax.value is not None and eodmax.ci_low is None
     assert "replicates undefined" in (eodmax.reason or "")
+
+
+def test_intervals_are_bca_and_withheld_below_the_support_threshold(spec: TaskSpec) -> None:
+    """Issue 26: a group whose TPR rests on few positive patients gets no interval, with
+    the count in the reason; a well-supported one gets a BCa interval, equal to
+    bca_interval on the split's own jackknife."""
+    big = make_split("id_test", 400, 21, groups=("F",), sites=None, rows=(1, 1))
+    y = np.array([1] * 6 + [0] * 34)  # 6 positive patients
+    s = np.linspace(0.1, 0.9, 40)
+    ids = np.array([f"m{i}" for i in range(40)])
+    small = SplitPredictions(
+        "id_test", ids, ids, None, y, np.column_stack([1 - s, s]), {"sex": np.array(["M"] * 40)}
+    )
+    p = concat(big, small)
+    ctx = context(spec, {"id_test": p}, n_boot=300)
+    res = by_key(FairnessProbe().run(ctx))
+    tpr_m = res[("tpr", "id_test", "sex", "M")]
+    assert tpr_m.ci_low is None and tpr_m.interval is None and tpr_m.support < MIN_SUPPORT
+    assert tpr_m.reason == (
+        f"CI withheld: supported by {tpr_m.support} patients (< {MIN_SUPPORT}, too few for "
+        "95% coverage; docs/intervals.md)"
+    )
+    tpr_f = res[("tpr", "id_test", "sex", "F")]
+    assert tpr_f.interval == "bca" and tpr_f.support >= MIN_SUPPORT and tpr_f.reason is None
+    hit = p.score >= ctx.threshold
+    f_positive = (p.groups["sex"] == "F") & (p.y == 1)
+    assert tpr_f.support == len(set(p.patient_id[f_positive]))
+    assert tpr_m.support == 6
+    # the same interval by hand: TPR of F, its replicates and its patient jackknife
+    f_pos = ((p.groups["sex"] == "F") & (p.y == 1)).astype(float)
+
+    def tpr(w: np.ndarray) -> np.ndarray:
+        return ((w @ (f_pos * hit)) / (w @ f_pos))[:, None]
+
+    draws = ctx.bootstrap("id_test", tpr)
+    assert draws.jack is not None and len(draws.jack) == 200  # 440 patients in 200 blocks
+    lo, hi = bca_interval(draws.point, draws.reps, draws.jack)
+    assert (tpr_f.ci_low, tpr_f.ci_high) == pytest.approx((lo[0], hi[0]), abs=1e-12)
+    # a percentile-method context (reports scored before issue 26) withholds nothing
+    old = replace(ctx, interval_method="percentile", _memo={})
+    again = by_key(FairnessProbe().run(old))[("tpr", "id_test", "sex", "M")]
+    assert again.ci_low is not None and again.interval == "percentile" and again.support is None

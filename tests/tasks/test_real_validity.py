@@ -83,6 +83,7 @@ def test_validity_record_is_recomputed_exactly(path: Path, tmp_path: Path) -> No
             n_boot=record.n_boot,
             level=claim.level,
             seeds={"train": seed},
+            interval_method=record.interval_method,
         )
         fresh = outcome(report, claim, seed)
         assert fresh.passed

@@ -59,7 +59,9 @@ from benchmark.scoring.probes.base import (
     Probe,
     ScoringContext,
     bootstrap,
+    class_clusters,
     class_counts_reason,
+    clusters,
     emit,
     image_sample,
     rerun_blocker,
@@ -284,17 +286,19 @@ class AdversarialProbe(AdversarialSettings, Probe):
             stack = np.stack([by_attack[a] for a in attacks])  # (attacks, n)
             worst = np.where(y == 1, stack.min(axis=0), stack.max(axis=0))
             flipped = np.stack([~clean_ok, (worst >= t) != (y == 1)])
-            point, reps = bootstrap(base, _eps_metrics(y, worst, flipped, t), ctx.n_boot, seed)
-            out.robust[eps] = float(point[0])
+            draws = bootstrap(
+                base, _eps_metrics(y, worst, flipped, t), ctx.n_boot, seed, jackknife=ctx.jackknife
+            )
+            out.robust[eps] = float(draws.point[0])
             attribute = None if norm == "Linf" else norm
             out.rows += emit(
                 self.name,
                 split,
                 EPS_METRICS,
-                point,
-                reps,
+                draws,
                 ctx.level,
                 reasons=dict.fromkeys(EPS_METRICS, undefined),
+                support=ctx.support([class_clusters(base)] * len(EPS_METRICS)),
                 attribute=attribute,
                 group=f"{eps:.6g}",
                 n=len(base),
@@ -310,15 +314,15 @@ class AdversarialProbe(AdversarialSettings, Probe):
                     wf = np.asarray(w, dtype=np.float64)
                     return ratio(wf @ c, wf.sum(axis=1))[:, None]
 
-                p_a, r_a = bootstrap(base, acc, ctx.n_boot, seed)
-                out.accuracy[a][eps] = float(p_a[0])
+                d_a = bootstrap(base, acc, ctx.n_boot, seed, jackknife=ctx.jackknife)
+                out.accuracy[a][eps] = float(d_a.point[0])
                 out.rows += emit(
                     self.name,
                     split,
                     ["accuracy"],
-                    p_a,
-                    r_a,
+                    d_a,
                     ctx.level,
+                    support=ctx.support([clusters(base)]),
                     attribute=a,
                     group=f"{eps:.6g}",
                     n=len(base),

@@ -5,8 +5,22 @@ A probe is a small dataclass (its fields are its config) with ``name`` and
 checked predictions per split, the threshold frozen on ``val``, and the bootstrap. A probe
 computes each statistic through :meth:`ScoringContext.bootstrap`, so every number gets a
 CI from the same resamples (the same seed gives the same resamples to every model, which
-makes paired comparisons exact). Later probes (corruption, adversarial, explanation)
-declare the model capabilities they need in ``requires``.
+makes paired comparisons exact).
+
+Intervals (``ScoringContext.interval_method``, recorded in the report): ``"bca"`` (the
+default since issue 26) is the BCa interval with a leave-one-patient-out jackknife
+(:mod:`benchmark.stats.intervals`) wherever the statistic has one, the percentile interval
+for statistics derived from independently resampled splits (the shift drop); and an
+interval is withheld when its *support* is below
+:data:`~benchmark.stats.intervals.MIN_SUPPORT`, the threshold the coverage study found
+for 95% coverage (``docs/intervals.md``). Support counts patients from labels and groups,
+never from the predictions: for a rate, the patients of its denominator (a group's positive
+patients for its TPR); for AUROC, the patients of the rarer class; for a comparison, the
+least of its terms'.
+``"percentile"`` is the scorer before issue 26 (reports that say so are recomputed so).
+
+Probes that re-run the model (corruption, adversarial, explanation) declare the model
+capabilities they need in ``requires``.
 """
 
 from __future__ import annotations
@@ -14,18 +28,19 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from benchmark.models.protocol import Model
-from benchmark.results.report import MetricResult, ProbeResult
+from benchmark.results.report import IntervalMethod, MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
 from benchmark.stats.bootstrap import Resampler, percentile_ci
+from benchmark.stats.intervals import MIN_SUPPORT, bca_interval, jackknife_weights
 from benchmark.tasks.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -37,16 +52,35 @@ MAX_UNDEFINED = 0.05
 BatchFn = Callable[[np.ndarray], np.ndarray]
 #: A metric's identity in a report: (probe, metric, split, attribute, group).
 MetricKey = tuple[str, str, str, str | None, str | None]
-#: Point value and bootstrap replicates of each metric :func:`emit` sees while recording.
-Replicates = dict[MetricKey, tuple[float, np.ndarray]]
+
+
+class Draws(NamedTuple):
+    """A statistic's point values (m,), bootstrap replicates (n_boot, m) and, for BCa, its
+    leave-one-patient-out jackknife values (k, m) (None: a percentile interval); as
+    recorded by :func:`emit`, also the patients behind each column (m,)."""
+
+    point: np.ndarray
+    reps: np.ndarray
+    jack: np.ndarray | None = None
+    support: np.ndarray | None = None
+
+    def cols(self, index: slice | list[int]) -> Draws:
+        """The columns ``index`` of every part."""
+        jack = None if self.jack is None else self.jack[:, index]
+        support = None if self.support is None else self.support[index]
+        return Draws(self.point[index], self.reps[:, index], jack, support)
+
+
+#: Each metric :func:`emit` sees while recording: its draws (one column).
+Replicates = dict[MetricKey, Draws]
 
 _RECORDING: ContextVar[Replicates | None] = ContextVar("medfail_replicates", default=None)
 
 
 @contextmanager
 def recording() -> Iterator[Replicates]:
-    """Collect, for every metric the probes emit inside the block, its point value and its
-    replicates (what paired comparisons need; a report keeps only the interval)."""
+    """Collect, for every metric the probes emit inside the block, its point value,
+    replicates and jackknife (what paired comparisons need; a report keeps the interval)."""
     found: Replicates = {}
     token = _RECORDING.set(found)
     try:
@@ -73,70 +107,134 @@ class ScoringContext:
     seed: int = 0
     task: Task | None = None  # the scored task's data, for probes that re-run the model
     detail: Callable[[str, int, int], None] | None = None  # progress: (what, done, total)
+    interval_method: IntervalMethod = "bca"  # or "percentile" (reports scored before issue 26)
 
-    _memo: dict[Hashable, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _memo: dict[Hashable, Draws] = field(default_factory=dict, repr=False)
 
-    def bootstrap(
-        self, split: str, fn: BatchFn, key: Hashable | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``fn`` at unit weights (point, shape (m,)) and on every replicate (n_boot, m).
+    def support(self, counts: Sequence[int]) -> Sequence[int] | None:
+        """``counts`` (patients behind each metric) where this scorer withholds intervals
+        on them; None under the percentile method, which never did."""
+        return counts if self.interval_method == "bca" else None
+
+    @property
+    def jackknife(self) -> bool:
+        """Whether intervals need the jackknife (BCa; not for point values only)."""
+        return self.interval_method == "bca" and self.n_boot > 0
+
+    def bootstrap(self, split: str, fn: BatchFn, key: Hashable | None = None) -> Draws:
+        """``fn`` at unit weights, on every replicate and (for BCa) leaving out one patient
+        at a time.
 
         Probes that need the same statistics (shift reuses performance) pass the same
         ``key`` and share one computation.
         """
         if key is not None and (split, key) in self._memo:
             return self._memo[split, key]
-        out = bootstrap(self.predictions[split], fn, self.n_boot, split_seed(self.seed, split))
+        seed = split_seed(self.seed, split)
+        out = bootstrap(self.predictions[split], fn, self.n_boot, seed, jackknife=self.jackknife)
         if key is not None:
             self._memo[split, key] = out
         return out
 
 
 def bootstrap(
-    p: SplitPredictions, fn: BatchFn, n_boot: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Point value and replicates of ``fn``; patients resampled within sites."""
+    p: SplitPredictions, fn: BatchFn, n_boot: int, seed: int, *, jackknife: bool = False
+) -> Draws:
+    """``fn``'s point value and replicates, patients resampled within sites, and with
+    ``jackknife`` its leave-one-patient-out values (blocks of patients beyond
+    :data:`~benchmark.stats.intervals.MAX_JACKKNIFE_BLOCKS`)."""
     resampler = Resampler(len(p), clusters=p.patient_id, strata=p.site, n_boot=n_boot, seed=seed)
+
+    def run(weights: Iterator[np.ndarray]) -> np.ndarray:
+        out = [np.asarray(fn(w), dtype=np.float64).reshape(len(w), -1) for w in weights]
+        return np.concatenate(out) if out else np.zeros((0, len(point)))
+
     point = np.asarray(fn(np.ones((1, len(p)), dtype=np.int32)), dtype=np.float64).reshape(-1)
-    reps = [np.asarray(fn(w), dtype=np.float64).reshape(len(w), -1) for w in resampler.weights()]
-    return point, np.concatenate(reps) if reps else np.zeros((0, len(point)))
+    jack = run(jackknife_weights(p.patient_id, len(p), seed=seed)) if jackknife else None
+    return Draws(point, run(resampler.weights()), jack)
 
 
-def interval(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Percentile CI per column, the share of undefined replicates, NaN CI above the cap."""
-    undefined = np.isnan(reps).mean(axis=0) if len(reps) else np.ones(reps.shape[1])
-    lo, hi = percentile_ci(reps, level) if len(reps) else (undefined * np.nan,) * 2
-    drop = undefined > MAX_UNDEFINED
-    return np.where(drop, np.nan, lo), np.where(drop, np.nan, hi), undefined
+def clusters(p: SplitPredictions, rows: np.ndarray | None = None) -> int:
+    """Patients (clusters) among ``rows`` of ``p`` (a boolean mask; None: all rows)."""
+    ids = p.patient_id if rows is None else p.patient_id[rows]
+    return len(np.unique(ids))
+
+
+def class_clusters(p: SplitPredictions, rows: np.ndarray | None = None) -> int:
+    """Patients of the rarer class among ``rows`` (a mask; None: all): the support of a
+    metric that needs both classes (AUROC)."""
+    keep = np.ones(len(p.y), dtype=bool) if rows is None else rows
+    return min(clusters(p, keep & (p.y == 1)), clusters(p, keep & (p.y != 1)))
+
+
+def interval(
+    draws: Draws, level: float, support: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+    """CI bounds per column, the share of undefined replicates, and per column why no CI
+    is reported (None: it is). BCa where ``draws`` has a jackknife, else percentile; NaN
+    when more than :data:`MAX_UNDEFINED` of the replicates are undefined, or (``support``:
+    each column's support) its support is below :data:`MIN_SUPPORT`."""
+    reps = draws.reps
+    m = reps.shape[1]
+    undefined = np.isnan(reps).mean(axis=0) if len(reps) else np.ones(m)
+    if not len(reps):
+        lo = hi = np.full(m, np.nan)
+    elif draws.jack is not None:
+        lo, hi = bca_interval(draws.point, reps, draws.jack, level)
+    else:
+        lo, hi = percentile_ci(reps, level)
+    why: list[str | None] = [None] * m
+    for j in range(m):
+        if undefined[j] > MAX_UNDEFINED:
+            why[j] = f"CI not reported: {100 * undefined[j]:.0f}% of bootstrap replicates undefined"
+        elif support is not None and support[j] < MIN_SUPPORT:
+            why[j] = (
+                f"CI withheld: supported by {support[j]} patients (< {MIN_SUPPORT}, too few "
+                "for 95% coverage; docs/intervals.md)"
+            )
+    drop = np.array([w is not None for w in why])
+    return np.where(drop, np.nan, lo), np.where(drop, np.nan, hi), undefined, why
 
 
 def emit(
     probe: str,
     split: str,
     names: list[str],
-    point: np.ndarray,
-    reps: np.ndarray,
+    draws: Draws,
     level: float,
     *,
     reasons: dict[str, str] | None = None,
+    support: Sequence[int] | None = None,
     **keys: Any,
 ) -> list[MetricResult]:
-    """MetricResults for columns ``names`` of a bootstrap, with reasons for undefined ones."""
-    lo, hi, undefined = interval(reps, level)
+    """MetricResults for columns ``names`` of ``draws``, with reasons for undefined values
+    and withheld intervals; ``support``: each column's support (withholding)."""
+    sup = None if support is None else np.asarray(support)
+    lo, hi, _, why = interval(draws, level, sup)
+    method = "bca" if draws.jack is not None else "percentile"
     record = _RECORDING.get()
     out = []
     for i, name in enumerate(names):
         if record is not None:
             key = (probe, name, split, keys.get("attribute"), keys.get("group"))
-            record[key] = (float(point[i]), reps[:, i].copy())
+            record[key] = draws._replace(support=sup).cols([i])
         reason = None
-        if not np.isfinite(point[i]):
+        if not np.isfinite(draws.point[i]):
             reason = (reasons or {}).get(name, "undefined on this split")
         elif not np.isfinite(lo[i]):
-            reason = f"CI not reported: {100 * undefined[i]:.0f}% of bootstrap replicates undefined"
+            reason = why[i] or "CI undefined: every replicate on one side of the estimate"
         out.append(
             MetricResult.of(
-                point[i], lo[i], hi[i], probe=probe, metric=name, split=split, reason=reason, **keys
+                draws.point[i],
+                lo[i],
+                hi[i],
+                probe=probe,
+                metric=name,
+                split=split,
+                reason=reason,
+                interval=method if np.isfinite(lo[i]) else None,
+                support=None if sup is None else int(sup[i]),
+                **keys,
             )
         )
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.results.report import Curve, MetricResult, ProbeResult
-from benchmark.scoring.probes.base import BatchFn, Probe, ScoringContext, emit
+from benchmark.scoring.probes.base import BatchFn, Probe, ScoringContext, clusters, emit
 from benchmark.stats import metrics
 
 METRICS = ["ece_equal_width", "ece_equal_mass", "brier"]
@@ -71,17 +71,19 @@ class CalibrationProbe(Probe):
                     for g in np.unique(labels)
                 ]
             fns = [calibration_batch(y, p, idx, self.n_bins) for _, idx in cells]
-            point, reps = ctx.bootstrap(split, lambda w, fns=fns: np.hstack([f(w) for f in fns]))
+            draws = ctx.bootstrap(split, lambda w, fns=fns: np.hstack([f(w) for f in fns]))
             for i, (keys, idx) in enumerate(cells):
                 cols = slice(3 * i, 3 * i + 3)
+                in_cell = np.zeros(len(y), dtype=bool)
+                in_cell[idx] = True
                 rows += emit(
                     self.name,
                     split,
                     METRICS,
-                    point[cols],
-                    reps[:, cols],
+                    draws.cols(cols),
                     ctx.level,
                     reasons=dict.fromkeys(METRICS, "no samples"),
+                    support=ctx.support([clusters(pr, in_cell)] * len(METRICS)),
                     n=len(idx),
                     **keys,
                 )

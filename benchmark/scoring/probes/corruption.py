@@ -42,9 +42,11 @@ from benchmark.results.report import Curve, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions, check_proba
 from benchmark.scoring.probes.base import (
     BatchFn,
+    Draws,
     Probe,
     ScoringContext,
     bootstrap,
+    class_clusters,
     class_counts_reason,
     emit,
     image_sample,
@@ -86,6 +88,20 @@ def read_reference(path: Path) -> CorruptionReference | None:
 
 def write_reference(path: Path, ref: CorruptionReference) -> None:
     atomic_write_text(path, json.dumps(ref.model_dump(), indent=1, sort_keys=True) + "\n")
+
+
+def with_increase(cell: Draws, clean: Draws) -> Draws:
+    """A cell's metrics and its balanced error's increase over the clean one: both scored
+    on the same rows and resamples, so the jackknife of the increase is the difference of
+    the two jackknives."""
+    jack = None
+    if cell.jack is not None and clean.jack is not None:
+        jack = np.column_stack([cell.jack, cell.jack[:, 2] - clean.jack[:, 2]])
+    return Draws(
+        np.append(cell.point, cell.point[2] - clean.point[2]),
+        np.column_stack([cell.reps, cell.reps[:, 2] - clean.reps[:, 2]]),
+        jack,
+    )
 
 
 def balanced_error_batch(y: np.ndarray, score: np.ndarray, threshold: float) -> BatchFn:
@@ -134,10 +150,13 @@ class CorruptionProbe(Probe):
         base, images, warnings = image_sample(ctx, split, self.max_samples, self.name)
         seed = split_seed(ctx.seed, split)
 
-        def score(p: SplitPredictions) -> tuple[np.ndarray, np.ndarray]:
-            return bootstrap(p, balanced_error_batch(p.y, p.score, ctx.threshold), ctx.n_boot, seed)
+        def score(p: SplitPredictions) -> Draws:
+            fn = balanced_error_batch(p.y, p.score, ctx.threshold)
+            return bootstrap(p, fn, ctx.n_boot, seed, jackknife=ctx.jackknife)
 
-        clean_point, clean_reps = score(base)
+        clean = score(base)
+        clean_point, clean_reps = clean.point, clean.reps
+        support = ctx.support([class_clusters(base)] * len(CELL_METRICS))
         undefined = class_counts_reason(base, f"the scored {split} sample") or "undefined here"
         n_classes = base.proba.shape[1]
         metrics = []
@@ -151,16 +170,16 @@ class CorruptionProbe(Probe):
                     n_classes,
                     f"split {split} under {name} severity {sev}",
                 )
-                point, reps = score(dataclasses.replace(base, proba=proba))
-                cells[name, sev] = (point, reps)
+                cell = score(dataclasses.replace(base, proba=proba))
+                cells[name, sev] = (cell.point, cell.reps)
                 metrics += emit(
                     self.name,
                     split,
                     CELL_METRICS,
-                    np.append(point, point[2] - clean_point[2]),
-                    np.column_stack([reps, reps[:, 2] - clean_reps[:, 2]]),
+                    with_increase(cell, clean),
                     ctx.level,
                     reasons=dict.fromkeys(CELL_METRICS, undefined),
+                    support=support,
                     attribute=name,
                     group=str(sev),
                     n=len(base),
@@ -169,9 +188,9 @@ class CorruptionProbe(Probe):
             self.name,
             split,
             ["clean_balanced_error"],
-            clean_point[2:],
-            clean_reps[:, 2:],
+            clean.cols([2]),
             ctx.level,
+            support=None if support is None else support[:1],
             n=len(base),
         )
         be = np.array([[cells[c, s][0][2] for s in self.severities] for c in names])
@@ -180,9 +199,9 @@ class CorruptionProbe(Probe):
             self.name,
             split,
             ["mean_balanced_error"],
-            np.array([be.mean()]),
-            be_reps.mean(axis=(0, 1))[:, None],
+            Draws(np.array([be.mean()]), be_reps.mean(axis=(0, 1))[:, None]),
             ctx.level,
+            support=None if support is None else support[:1],
             n=len(base),
         )
         ref, why = self._reference(ctx, split, len(base))
@@ -277,8 +296,7 @@ class CorruptionProbe(Probe):
                 self.name,
                 split,
                 ["ce", "relative_ce"],
-                np.array([ce[i], rel[i]]),
-                np.column_stack([ce_reps[:, i], rel_reps[:, i]]),
+                Draws(np.array([ce[i], rel[i]]), np.column_stack([ce_reps[:, i], rel_reps[:, i]])),
                 ctx.level,
                 reasons=reasons,
                 attribute=name,
@@ -287,8 +305,10 @@ class CorruptionProbe(Probe):
             self.name,
             split,
             ["mce", "relative_mce"],
-            np.array([ce.mean(), rel.mean()]),
-            np.column_stack([ce_reps.mean(axis=1), rel_reps.mean(axis=1)]),
+            Draws(
+                np.array([ce.mean(), rel.mean()]),
+                np.column_stack([ce_reps.mean(axis=1), rel_reps.mean(axis=1)]),
+            ),
             ctx.level,
             reasons=reasons,
         )

@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmark.results.report import MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
-from benchmark.scoring.probes.base import Probe, ScoringContext, emit
+from benchmark.scoring.probes.base import Probe, ScoringContext, class_clusters, clusters, emit
 from benchmark.stats.bootstrap import GroupedScorer, ratio
 
 #: per-group metrics that compare the group with the attribute's reference group
@@ -64,6 +64,58 @@ def _over(x: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
     if how == "spread":
         return sub.max(axis=1) - sub.min(axis=1)
     return getattr(sub, how)(axis=1)
+
+
+def group_support(
+    p: SplitPredictions, labels: np.ndarray, present: list[str], ref: str
+) -> dict[str, dict[str, int]]:
+    """Per group and GROUP_METRICS metric, the patients behind it (interval withholding),
+    counted from labels and groups alone, never from the predictions (withholding on a
+    count the estimate moves would keep the intervals of lucky draws only): a rate counts
+    its denominator's patients (TPR: the group's positive patients), AUROC the group's
+    rarer class, a comparison with the reference the fewest of either side's terms."""
+    out: dict[str, dict[str, int]] = {}
+    for g in present:
+        in_g = labels == g
+        out[g] = {
+            "selection_rate": clusters(p, in_g),
+            "tpr": clusters(p, in_g & (p.y == 1)),
+            "fpr": clusters(p, in_g & (p.y != 1)),
+            "accuracy": clusters(p, in_g),
+            "auroc": class_clusters(p, in_g),
+        }
+    for g in present:
+        own, other = out[g], out[ref if ref in present else g]  # no reference: undefined
+        own |= {
+            "disparate_impact": min(own["selection_rate"], other["selection_rate"]),
+            "eod_sum": min(x[k] for x in (own, other) for k in ("tpr", "fpr")),
+            "equal_opportunity_ratio_gap": min(own["tpr"], other["tpr"]),
+            "tpr_gap": min(own["tpr"], other["tpr"]),
+            "fpr_gap": min(own["fpr"], other["fpr"]),
+            "auroc_gap": min(own["auroc"], other["auroc"]),
+        }
+    return out
+
+
+def summary_support(
+    support: dict[str, dict[str, int]], present: list[str], ref: str, eligible: np.ndarray
+) -> list[int]:
+    """SUMMARY_METRICS' support: the fewest patients behind any group term they take."""
+    others = [g for g in present if g != ref] or present
+    chosen = [g for g, ok in zip(present, eligible, strict=True) if ok] or present
+
+    def fewest(groups: list[str], *metrics: str) -> int:
+        return min(support[g][k] for g in groups for k in metrics)
+
+    return [
+        fewest(others, "eod_sum"),
+        fewest(others, "equal_opportunity_ratio_gap"),
+        fewest(present, "tpr", "fpr"),
+        fewest(present, "selection_rate"),
+        fewest(present, "selection_rate"),
+        fewest(chosen, "auroc"),
+        fewest(chosen, "accuracy"),
+    ]
 
 
 @dataclass
@@ -135,8 +187,9 @@ class FairnessProbe(Probe):
             )
             return np.hstack([per_group.reshape(len(w), -1), summary])
 
-        point, reps = ctx.bootstrap(split, fn)
+        draws = ctx.bootstrap(split, fn)
         m = len(GROUP_METRICS)
+        support = group_support(p, labels, present, ref)
         rows: list[MetricResult] = []
         for i, g in enumerate(present):
             cols = slice(i * m, (i + 1) * m)
@@ -144,10 +197,10 @@ class FairnessProbe(Probe):
                 self.name,
                 split,
                 GROUP_METRICS,
-                point[cols],
-                reps[:, cols],
+                draws.cols(cols),
                 ctx.level,
                 reasons=self._group_reasons(g, sizes[g], positives[g], ref, r),
+                support=ctx.support([support[g][k] for k in GROUP_METRICS]),
                 attribute=attr,
                 group=g,
                 n=sizes[g],
@@ -173,9 +226,9 @@ class FairnessProbe(Probe):
             self.name,
             split,
             SUMMARY_METRICS,
-            point[tail],
-            reps[:, tail],
+            draws.cols(tail),
             ctx.level,
+            support=ctx.support(summary_support(support, present, ref, eligible)),
             reasons={
                 **dict.fromkeys(SUMMARY_METRICS, no_ref or "undefined for every group"),
                 "worst_group_auroc": f"no group of >= {min_size} samples with both classes",

@@ -2,6 +2,8 @@
 
 Metrics (conventions in :mod:`benchmark.common.conventions`): ``auroc``, ``auprc``, ``accuracy``,
 ``f1``, ``sensitivity_at_specificity`` and ``threshold_drift``, each on every test split.
+Every one needs both classes, so the patients behind each (interval withholding) are those
+of the rarer class.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import numpy as np
 
 from benchmark.results.report import ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
-from benchmark.scoring.probes.base import BatchFn, Probe, ScoringContext, class_counts_reason, emit
+from benchmark.scoring.probes.base import (
+    BatchFn,
+    Draws,
+    Probe,
+    ScoringContext,
+    class_clusters,
+    class_counts_reason,
+    emit,
+)
 from benchmark.stats import metrics
 from benchmark.stats.bootstrap import GroupedScorer
 from benchmark.tasks.spec import ThresholdSpec
@@ -58,11 +68,9 @@ def performance_batch(
     return fn
 
 
-def bootstrap_performance(
-    ctx: ScoringContext, split: str, specificity: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """METRICS on ``split``: point (6,) and replicates (n_boot, 6), computed once per
-    evaluation and shared by every probe that asks (performance, shift)."""
+def bootstrap_performance(ctx: ScoringContext, split: str, specificity: float) -> Draws:
+    """METRICS on ``split`` (6 columns), computed once per evaluation and shared by every
+    probe that asks (performance, shift)."""
     fn = performance_batch(ctx.predictions[split], ctx.threshold, specificity, ctx.spec.threshold)
     return ctx.bootstrap(split, fn, key=("performance", specificity))
 
@@ -77,12 +85,19 @@ class PerformanceProbe(Probe):
         rows = []
         for split in ctx.test_splits:
             p = ctx.predictions[split]
-            point, reps = bootstrap_performance(ctx, split, self.specificity)
+            draws = bootstrap_performance(ctx, split, self.specificity)
             why = class_counts_reason(p) or "undefined on this split"
             reasons = dict.fromkeys(METRICS, why)
             if ctx.spec.threshold.rule == "fixed" and why == "undefined on this split":
                 reasons["threshold_drift"] = "a fixed threshold has no optimum to drift from"
             rows += emit(
-                self.name, split, METRICS, point, reps, ctx.level, reasons=reasons, n=len(p)
+                self.name,
+                split,
+                METRICS,
+                draws,
+                ctx.level,
+                reasons=reasons,
+                support=ctx.support([class_clusters(p)] * len(METRICS)),
+                n=len(p),
             )
         return ProbeResult(name=self.name, config=self.config(), metrics=rows)
