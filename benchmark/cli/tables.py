@@ -21,7 +21,13 @@ from rich.text import Text
 from benchmark.boards.entries import HEADLINES, Board, board_table, headline_split
 from benchmark.catalogue.browse import Stats
 from benchmark.catalogue.cases import Case
-from benchmark.common.conventions import legend, short_label
+from benchmark.common.conventions import (
+    APPROXIMATE_CI,
+    APPROXIMATE_MARK,
+    APPROXIMATE_NOTE,
+    legend,
+    short_label,
+)
 from benchmark.results.report import MetricResult, Report
 from benchmark.scoring.compare import Comparison
 from benchmark.tasks.spec import ValidityClaim
@@ -91,11 +97,18 @@ def _get(
         return None
 
 
+def _label(metric: str) -> str:
+    """The short label, marked when the metric's interval is approximate."""
+    return short_label(metric) + (APPROXIMATE_MARK if metric in APPROXIMATE_CI else "")
+
+
 def _reasons(rows: list[MetricResult | None]) -> list[str]:
     """One line per shown n/a cell: what it is and why; one line if any CI is missing."""
     out = []
     if any(m is not None and m.value is not None and m.ci_low is None for m in rows):
         out.append(NO_CI_NOTE)
+    if any(m is not None and m.ci_low is not None and m.metric in APPROXIMATE_CI for m in rows):
+        out.append(APPROXIMATE_NOTE)
     for m in rows:
         if m is not None and m.value is None:
             where = "/".join(x for x in (m.attribute, m.group) if x)
@@ -141,7 +154,7 @@ def report_tables(report: Report) -> list[Table]:
             shown += cells
             names.append(metric)
             main.add_row(
-                Text(short_label(metric)), *map(_cell, cells), end_section=i == len(metrics) - 1
+                Text(_label(metric)), *map(_cell, cells), end_section=i == len(metrics) - 1
             )
     drop = "drop = (m_ID - m_OOD) / m_ID, positive is worse" if has_shift else ""
     main.caption = _caption(names, _reasons(shown), drop)
@@ -170,9 +183,7 @@ def fairness_tables(report: Report, splits: list[str]) -> list[Table]:
         cells = [_get(report, "fairness", metric, s, attribute=attr) for s in splits]
         shown += cells
         last = i == len(pairs) - 1 or pairs[i + 1][0] != attr
-        fair.add_row(
-            Text(str(attr)), Text(short_label(metric)), *map(_cell, cells), end_section=last
-        )
+        fair.add_row(Text(str(attr)), Text(_label(metric)), *map(_cell, cells), end_section=last)
     fair.caption = _caption([m for _, m in pairs], _reasons(shown))
     sizes = _table("Group sizes (samples)")
     sizes.add_column("attribute", no_wrap=True)
@@ -270,7 +281,7 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
     ]
     for d in rows:
         where = d.attribute if d.group is None else f"{d.attribute}={d.group}"
-        label = short_label(d.metric) + (f" ({where})" if d.attribute else "")
+        label = _label(d.metric) + (f" ({where})" if d.attribute else "")
         ci = f" {NO_CI}" if d.ci_low is None else f" [{_signed(d.ci_low)}, {_signed(d.ci_high)}]"
         diff = "n/a" if d.diff is None else f"{_fix(d.diff, sign='+')}{ci}"
         t.add_row(Text(label), Text(d.split), _num(d.a), _num(d.b), diff)
@@ -285,6 +296,8 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
         notes.append(f"A, B: means over seeds {c.seeds}; per-seed differences: --json")
     if any(d.diff is not None and d.ci_low is None for d in rows):
         notes.append(NO_CI_NOTE)
+    if any(d.ci_low is not None and d.metric in APPROXIMATE_CI for d in rows):
+        notes.append(APPROXIMATE_NOTE)
     t.caption = _caption([d.metric for d in rows], [], "\n".join(notes))
     return t
 
@@ -332,10 +345,18 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         if BOARD_LABELS[d] != HEADLINES[d].label
     )
     seeds = sorted({len(e.reports) for e in board.entries})
-    t.caption = Text(
+    notes = [
         f"{names}. Means over {'/'.join(map(str, seeds)) or 0} seed(s); [CI] = mean of the "
         "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
-    )
+    ]
+    if any(row["ci_notes"] for row in table.to_dict("records")):
+        notes.append("no [CI]: a seed's interval was withheld or undefined (why: --json)")
+    if ranked.metric in APPROXIMATE_CI:
+        notes.append(
+            f"[CI] is approximate: {ranked.label} is a |.|, max or min over groups, biased "
+            "near parity (docs/intervals.md)"
+        )
+    t.caption = Text("\n".join(notes))
     return t
 
 

@@ -44,11 +44,12 @@ def test_report_tables_fit_80_columns(reports: tuple[Report, Report]) -> None:
     text = "\n".join(check_fits(t) for t in tables)
     assert len(CI.findall(text)) >= 20
     assert "Sens@Sp = sensitivity_at_specificity" in text.replace("\n", " ")
+    assert "ECE-mass≈" in text and "≈ approximate CI" in text  # |.|-type metrics are marked
 
 
 def test_comparison_table_fits_80_columns(reports: tuple[Report, Report]) -> None:
     text = check_fits(comparison_table(compare(*reports)))
-    assert "EOD sum (sex)" in text and "Drop AUROC" in text and "McNemar" in text
+    assert "EOD sum≈ (sex)" in text and "Drop AUROC" in text and "McNemar" in text
 
 
 def test_board_and_cases_tables_fit_80_columns(tmp_path: Path) -> None:
