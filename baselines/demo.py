@@ -26,8 +26,10 @@ from benchmark.tasks.registry import BUILTIN_TASKS, ResolvedTask, discover, read
 from benchmark.tasks.spec import TaskSpec, version_key
 from benchmark.tasks.task import Task
 
-Step = Callable[[str], None]
-#: ``progress(label, total)``: a context giving a ``step(what)`` callback.
+#: ``step(what)`` advances the progress; ``step(what, done, total)`` reports work inside
+#: the current step (training epochs).
+Step = Callable[..., None]
+#: ``progress(label, total)``: a context giving a ``step`` callback.
 Progress = Callable[[str, int], AbstractContextManager[Step]]
 
 
@@ -126,7 +128,16 @@ def run_demo(
         total = sum(len(families(m, task)) for m in methods_for(task)) * len(seeds)
         with progress(f"baselines on {ref}", total) as step:
             for method in methods_for(task):
-                run(task, method, seeds, out_dir, n_boot=n_boot, overwrite=True, step=step)
+                run(
+                    task,
+                    method,
+                    seeds,
+                    out_dir,
+                    n_boot=n_boot,
+                    overwrite=True,
+                    step=step,
+                    detail=step,  # the progress step also takes (what, done, total)
+                )
     # entries it has just written itself: point values are recomputed, the intervals (the
     # slow part, 38 s of 90) are left to the leaderboard, which redraws them
     boards = load_boards(out_dir, check="values")

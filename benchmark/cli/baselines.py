@@ -32,7 +32,9 @@ baselines_app = typer.Typer(help="Train and score the baseline methods.", no_arg
 
 
 @baselines_app.command(
-    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": False}
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+    short_help="Train a baseline on seeds, score it, write entries.",
 )
 def baselines_run(
     ctx: typer.Context,
@@ -86,15 +88,16 @@ def baselines_run(
 def print_board(board: Board) -> None:
     """The ranked board, then the task's failure claim per entry (if it claims one)."""
     from benchmark.cli.tables import board_claim_table, board_rich_table
-    from benchmark.tasks.validity import failure_claim
+    from benchmark.tasks.validity import failure_claim, reference_of
 
     out.print(board_rich_table(board))
     try:
-        claim = failure_claim(resolve(board.task).spec) if board.entries else None
+        spec = resolve(board.task).spec
     except MedFailError:  # a board of a task this installation does not know
-        claim = None
+        return
+    claim = failure_claim(spec) if board.entries else None
     if claim is not None:
-        out.print(board_claim_table(board, claim))
+        out.print(board_claim_table(board, claim, reference_of(spec, claim)))
 
 
 def _finish(root: Path, ref: str, written: list[str], fmt: str | None) -> None:

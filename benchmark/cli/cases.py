@@ -29,7 +29,7 @@ cases_app = typer.Typer(
 )
 
 
-@cases_app.command("list")
+@cases_app.command("list", short_help="Cases matching every filter (domain, year, ...).")
 def cases_list(
     domain: str = typer.Option(None, "--domain", help="e.g. radiology, ehr"),
     layer: str = typer.Option(None, "--layer", help="taxonomy layer or path prefix, e.g. data"),
@@ -71,7 +71,7 @@ def cases_list(
         out.print(cases_table(cases))
 
 
-@cases_app.command("show")
+@cases_app.command("show", short_help="One case in full, with its sources.")
 def cases_show(
     case_id: str = typer.Argument(..., help="a case id (medfail cases list)"),
     as_json: bool = typer.Option(False, "--json", help="print the case as JSON"),
@@ -91,7 +91,7 @@ def cases_show(
         print_markdown(render_case(cases[case_id]))
 
 
-@cases_app.command("stats")
+@cases_app.command("stats", short_help="Counts by domain and layer; cases with no task.")
 def cases_stats(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -120,7 +120,7 @@ def cases_stats(
         out.print(f"  {c.id} [dim]({c.domain})[/]", soft_wrap=True)
 
 
-@cases_app.command("export")
+@cases_app.command("export", short_help="Build the catalogue's Parquet, card and manifest.")
 def cases_export(
     out_dir: Path = typer.Option(
         None, "--out", help="folder to build into (default: the cache, for publish)"
@@ -137,7 +137,7 @@ def cases_export(
     )
 
 
-@cases_app.command("publish")
+@cases_app.command("publish", short_help="Upload the exported catalogue.")
 def cases_publish(
     to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
 ) -> None:
@@ -148,7 +148,7 @@ def cases_publish(
     publish_folder(spec.ref, spec.manifest_sha256, to, "medfail cases export")
 
 
-@cases_app.command("pull")
+@cases_app.command("pull", short_help="Download and verify a catalogue version.")
 def cases_pull(
     version: str = typer.Argument(..., help="catalogue version, e.g. 1.0.0"),
     source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -83,7 +84,7 @@ def progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
 def _plain_steps(label: str, total: int | None) -> Callable[..., None]:
     start = time.monotonic()
     state: dict[str, float] = {"done": 0, "said": -math.inf, "inner": 0}
-    held: list[str] = []  # the latest inner line not printed yet
+    held: list[tuple[str, int | None]] = []  # the latest inner line not printed, its total
 
     def say(line: str, now: float) -> None:
         state["said"] = now
@@ -92,9 +93,11 @@ def _plain_steps(label: str, total: int | None) -> Callable[..., None]:
 
     def step(what: str, done: int | None = None, of: int | None = None) -> None:
         now = time.monotonic()
+        if held and (done is None or of != held[0][1]):
+            # the last line of the work that just ended (an early-stopped run's final
+            # epoch), before the next step or the next kind of work (scoring)
+            say(held[0][0], now)
         if done is None:
-            if held:  # the step's last inner line (an early-stopped run's final epoch)
-                say(held[0], now)
             state["done"] += 1
             state["inner"] = 0
             count = f"{state['done']:.0f}/{total}" if total else f"{state['done']:.0f}"
@@ -103,7 +106,7 @@ def _plain_steps(label: str, total: int | None) -> Callable[..., None]:
             say(f"  {what}", now)
             state["inner"] += 1
         else:
-            held[:] = [f"  {what}"]
+            held[:] = [(f"  {what}", of)]
 
     return step
 
@@ -183,8 +186,9 @@ def model_code_cannot_exit() -> Iterator[None]:
 
 def markdown_blocks(text: str) -> Iterator[tuple[bool, str]]:
     """Split markdown into blocks: ``(verbatim, text)``. Fenced code, pipe tables and
-    paragraphs with a link are verbatim: a terminal cannot fit them in 80 columns without
-    cutting a cell or breaking a command or URL in two, so they print as written."""
+    paragraphs with a link or a long inline command are verbatim: a terminal cannot fit
+    them in 80 columns without cutting a cell or breaking a command or URL in two, so they
+    print as written."""
     block: list[str] = []
     fence = False
     for line in [*text.splitlines(), ""]:
@@ -194,7 +198,8 @@ def markdown_blocks(text: str) -> Iterator[tuple[bool, str]]:
             if block:
                 body = "\n".join(block)
                 first = block[0].lstrip()
-                yield first.startswith(("```", "|")) or "://" in body, body
+                command = re.search(r"`[^`]{30,}`", body)  # a long command or path
+                yield first.startswith(("```", "|")) or "://" in body or bool(command), body
             block = []
             continue
         block.append(line)

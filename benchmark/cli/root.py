@@ -29,13 +29,20 @@ app = typer.Typer(
     add_completion=False,
 )
 
-app.add_typer(tasks_app, name="tasks")
-app.add_typer(cases_app, name="cases")
-app.add_typer(baselines_app, name="baselines")
-app.command("evaluate")(evaluate_cmd)
-app.command("compare")(compare_cmd)
-app.command("leaderboard")(leaderboard_cmd)
-app.command("demo", context_settings={"allow_extra_args": True})(demo)
+# one line each in `medfail --help` (at most 55 characters, so 80 columns show them whole)
+app.add_typer(tasks_app, name="tasks", short_help="List, build, verify, publish and pull tasks.")
+app.add_typer(cases_app, name="cases", short_help="The catalogue of real failure cases.")
+app.add_typer(baselines_app, name="baselines", short_help="Train and score the baselines.")
+app.command("evaluate", short_help="Score a model on a task, every number with a CI.")(evaluate_cmd)
+app.command("compare", short_help="Paired differences A - B, with CIs.")(compare_cmd)
+app.command("leaderboard", short_help="Open the leaderboard (Streamlit, read-only).")(
+    leaderboard_cmd
+)
+app.command(
+    "demo",
+    context_settings={"allow_extra_args": True},
+    short_help="The main job, offline: build, train, score, rank.",
+)(demo)
 
 
 @app.callback()

@@ -42,7 +42,7 @@ def evaluate_cmd(
     from benchmark.cli.tables import claim_table, frame_records, report_tables
     from benchmark.scoring.evaluate import check_bootstrap, evaluate
     from benchmark.tasks.task import Task
-    from benchmark.tasks.validity import failure_claim
+    from benchmark.tasks.validity import failure_claim, reference_of
 
     fmt = machine_format(as_json, as_csv)
     check_bootstrap(n_boot, 0.95, seed)  # before any build or model load
@@ -69,7 +69,8 @@ def evaluate_cmd(
             out.print(table)
         claim = failure_claim(resolved.spec)
         if claim is not None:
-            out.print(claim_table(claim, {report.model.name: [report]}))
+            reference = reference_of(resolved.spec, claim)
+            out.print(claim_table(claim, {report.model.name: [report]}, reference))
     for w in report.warnings:
         err.print(Text("warning: ", style="yellow") + Text(w), soft_wrap=True)
     saved = f"report: {path}" + (

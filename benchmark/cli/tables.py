@@ -360,18 +360,26 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
     return t
 
 
-def _claim_where(claim: ValidityClaim) -> str:
-    group = f" ({claim.attribute}={claim.group})" if claim.attribute else ""
+def _claim_where(claim: ValidityClaim, reference: str | None) -> str:
+    if claim.attribute is None:
+        group = ""
+    elif reference is None:
+        group = f" ({claim.attribute}={claim.group})"
+    else:
+        group = f" ({claim.attribute}: {claim.group} minus {reference})"
     return f"{short_label(claim.metric)}{group} on {claim.split}"
 
 
-def claim_table(claim: ValidityClaim, runs: dict[str, list[Report]]) -> Table:
+def claim_table(
+    claim: ValidityClaim, runs: dict[str, list[Report]], reference: str | None = None
+) -> Table:
     """The metric of the task's failure claim (its validity record) for each entry or
     model: mean over seeds [mean of the per-seed CIs], and on how many seeds the CI lies on
     the claimed side of 0 (the failure shown). Whatever the board's headline columns are,
-    the failure the task is about stays in view."""
+    the failure the task is about stays in view. ``reference``: the claim's reference
+    group, for a gap's title."""
     side = "below" if claim.direction == "negative" else "above"
-    t = _table(f"The task's failure: {_claim_where(claim)}")
+    t = _table(f"The task's failure: {_claim_where(claim, reference)}")
     t.min_width = 64  # the title on one line
     for col in ("entry", "value [CI]", "shown on"):
         t.add_column(col, no_wrap=True)
@@ -396,19 +404,20 @@ def claim_table(claim: ValidityClaim, runs: dict[str, list[Report]]) -> Table:
         )
         shown = sum(outcome(r, claim, 0).passed for r in reports)
         t.add_row(Text(name), _cell(mean), f"{shown}/{len(reports)} seeds")
-    shown_means = f"shown: the seed's {claim.level:.0%} CI lies {side} 0"
-    lines = ["; ".join(x for x in (legend([claim.metric]), shown_means) if x)]
+    lines = [
+        f"value: mean over seeds [mean of the per-seed {claim.level:.0%} CIs]; shown on: "
+        f"the seeds whose CI lies {side} 0"
+    ]
     if any(NO_CI in str(c) for c in t.columns[1].cells):
         lines.append(NO_CI_NOTE)
     t.caption = Text("\n".join(lines))
     return t
 
 
-def board_claim_table(board: Board, claim: ValidityClaim) -> Table:
+def board_claim_table(board: Board, claim: ValidityClaim, reference: str | None) -> Table:
     """:func:`claim_table` for every entry of ``board``."""
-    return claim_table(
-        claim, {e.metadata.name: [r for _, r in sorted(e.reports.items())] for e in board.entries}
-    )
+    runs = {e.metadata.name: [r for _, r in sorted(e.reports.items())] for e in board.entries}
+    return claim_table(claim, runs, reference)
 
 
 def cases_table(cases: list[Case]) -> Table:

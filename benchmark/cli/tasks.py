@@ -42,7 +42,7 @@ from benchmark.tasks.spec import TaskSpec, spec_from_text, version_key
 tasks_app = typer.Typer(help="List, build, verify, publish and pull tasks.", no_args_is_help=True)
 
 
-@tasks_app.command("list")
+@tasks_app.command("list", short_help="Every known task version, released or draft.")
 def tasks_list(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
@@ -113,7 +113,7 @@ def _build_state(spec: TaskSpec) -> str:
     return "verified" if manifest.spec_sha256 == spec.sha256() else "STALE"
 
 
-@tasks_app.command("info")
+@tasks_app.command("info", short_help="Show a task's card.")
 def tasks_info(
     ref: str = typer.Argument(..., help="ID or ID@VERSION"),
     raw: bool = typer.Option(False, "--raw", help="Print the markdown source."),
@@ -135,7 +135,7 @@ def tasks_info(
         print_markdown(text.split("---\n", 2)[-1])
 
 
-@tasks_app.command("build")
+@tasks_app.command("build", short_help="Build a task into the cache, deterministically.")
 def tasks_build(
     ref: str = typer.Argument(..., help="ID or ID@VERSION"),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the cache verifies."),
@@ -148,7 +148,7 @@ def tasks_build(
     out.print(f"content_sha256 {outcome.manifest.content_sha256}", soft_wrap=True)
 
 
-@tasks_app.command("verify")
+@tasks_app.command("verify", short_help="Re-hash a cached build against its manifest.")
 def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> None:
     """Re-hash the cached files against the manifest (and a released spec's pin)."""
     resolved = resolve_ref(ref)
@@ -166,7 +166,7 @@ def tasks_verify(ref: str = typer.Argument(..., help="ID or ID@VERSION")) -> Non
     out.print(f"[green]{spec.ref}: {n} files verified[/] at {path}", soft_wrap=True)
 
 
-@tasks_app.command("pin")
+@tasks_app.command("pin", short_help="Release a draft: build it and pin its manifest.")
 def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> None:
     """Release a draft: build it, write the expected manifest and pin its digest in the spec."""
     from benchmark.tasks.build import BUILD_STEPS, pin_task
@@ -178,7 +178,7 @@ def tasks_pin(ref: str = typer.Argument(..., help="ID@VERSION of a draft")) -> N
     out.print(f"{resolved.spec.ref}: released with manifest_sha256 {digest}", soft_wrap=True)
 
 
-@tasks_app.command("publish")
+@tasks_app.command("publish", short_help="Upload a built, verified task version.")
 def tasks_publish(
     ref: str = typer.Argument(..., help="ID or ID@VERSION"),
     to: str = typer.Option(..., "--to", help="hf://datasets/ORG/NAME or any fsspec URL/path"),
@@ -188,7 +188,7 @@ def tasks_publish(
     publish_folder(spec.ref, spec.manifest_sha256, to, f"medfail tasks build {spec.ref}")
 
 
-@tasks_app.command("pull")
+@tasks_app.command("pull", short_help="Download and verify a task version.")
 def tasks_pull(
     ref: str = typer.Argument(..., help="ID or ID@VERSION"),
     source: str = typer.Option(..., "--from", help="hf://datasets/ORG/NAME or fsspec URL/path"),

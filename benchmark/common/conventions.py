@@ -179,9 +179,13 @@ APPROXIMATE_NOTE = (
     "parity and its interval under-covers (docs/intervals.md)"
 )
 
-#: The least support an interval needs (``benchmark.stats.intervals.MIN_SUPPORT`` reads
-#: it; set from the coverage study, ``docs/intervals.md``).
+#: The least support an interval needs, in patients (``benchmark.stats.intervals`` reads
+#: them; set from the coverage study, ``docs/intervals.md``): MIN_SUPPORT for a metric
+#: counted on one class (TPR: the group's positive patients; AUROC: the rarer class; a gap:
+#: its weaker side), MIN_SUPPORT_GROUP for one counted on a whole group (selection rate,
+#: accuracy, disparate impact: the group's patients, of either class).
 MIN_SUPPORT = 10
+MIN_SUPPORT_GROUP = 20
 
 #: Confidence intervals: the scorer's default bootstrap.
 CI_PROTOCOL = (
@@ -194,7 +198,9 @@ CI_PROTOCOL = (
     "more than 5% are left out the interval is not reported. An interval is also withheld "
     f"when fewer than {MIN_SUPPORT} patients support it (for a rate, the patients of its "
     "denominator, e.g. a group's positive patients for its TPR; for AUROC, the patients of "
-    "the rarer class; for a gap, its weaker side): in MedFail's coverage study "
+    f"the rarer class; for a gap, its weaker side), or fewer than {MIN_SUPPORT_GROUP} "
+    "patients of a group for a metric over the whole group (selection rate, accuracy, "
+    "disparate impact): in MedFail's coverage study "
     "(docs/intervals.md), intervals on less support covered the truth less than 93% of the "
     "time. The shift drop, computed from two independently resampled splits, has a "
     "percentile interval. Each report records the method of every interval."

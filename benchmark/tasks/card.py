@@ -185,9 +185,9 @@ def _protocol(spec: TaskSpec, result: RecipeResult) -> str:
     unit = (
         ""
         if spec.patient_id
-        else " This task has no patient id, so rows are resampled (reports say `unit: row`); "
-        "where a patient has several rows these intervals are too narrow (the spec says "
-        "whether each row is one patient)."
+        else " This task's spec names no patient column, so each row counts as its own "
+        "patient (reports say `unit: row`); were a patient to have several rows, these "
+        "intervals would be too narrow (the spec says whether each row is one patient)."
     )
     parts.append(f"**Uncertainty**: {CI_PROTOCOL}{unit}")
     parts.append("")

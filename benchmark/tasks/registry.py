@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
 
 from benchmark.bundled import bundled
@@ -102,8 +103,14 @@ def resolve(ref: str, root: Path | None = None) -> ResolvedTask:
     task_id, ver = parse_ref(ref)
     found, conflicts = scan(root)
     if task_id not in found:
-        known = ", ".join(sorted(found)) or "(none)"
-        raise TaskNotFoundError(f"unknown task {task_id!r}; known tasks: {known}")
+        near = get_close_matches(task_id, list(found), n=3, cutoff=0.6)
+        near += sorted(t for t in found if task_id and task_id in t and t not in near)[:3]
+        hint = (
+            f"did you mean {', '.join(near)}?"
+            if near
+            else f"{len(found)} tasks are known: medfail tasks list"
+        )
+        raise TaskNotFoundError(f"unknown task {task_id!r}; {hint}")
     versions = found[task_id]
     ordered = sorted(versions, key=version_key)
     if ver is not None:

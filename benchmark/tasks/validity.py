@@ -68,6 +68,11 @@ def failure_claim(spec: TaskSpec) -> ValidityClaim | None:
     return None if shows_no_failure(spec) else spec.validity
 
 
+def reference_of(spec: TaskSpec, claim: ValidityClaim) -> str | None:
+    """The reference group a gap claim is measured against (None: not a group claim)."""
+    return None if claim.attribute is None else spec.attributes[claim.attribute].reference
+
+
 def validity_path(spec_path: Path) -> Path:
     """``tasks/<id>/<version>.validity.json``."""
     return spec_path.with_name(f"{spec_path.stem}.validity.json")

@@ -145,11 +145,34 @@ def test_the_failure_claim_stays_in_view(tiny: Path) -> None:
     assert task.spec.validity is not None
     a = evaluate(Feature("x1"), task, PROBES, n_boot=60, name="a")
     b = evaluate(Feature("x2", -1.0), task, PROBES, n_boot=60, name="b")
-    text = check_fits(claim_table(task.spec.validity, {"a": [a], "b": [b, a]}))
-    assert "The task's failure: AUROC gap (sex=M) on ood_test" in " ".join(text.split())
+    text = check_fits(claim_table(task.spec.validity, {"a": [a], "b": [b, a]}, "F"))
+    assert "The task's failure: AUROC gap (sex: M minus F) on ood_test" in " ".join(text.split())
     gap = a.metric("auroc_gap", "ood_test", probe="fairness", attribute="sex", group="M")
     assert f"{gap.value:.3f} [{gap.ci_low:.3f}, {gap.ci_high:.3f}]" in text
     assert "/1 seeds" in text and "/2 seeds" in text
     rows = [d for d in compare(a, b).differences if d.group is not None]
     assert [(d.metric, d.attribute, d.group) for d in rows] == [("auroc_gap", "sex", "M")]
     assert "AUROC gap (sex=M)" in check_fits(comparison_table(compare(a, b)))
+
+
+def test_plain_progress_keeps_first_and_last_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a log: each step's line, its first inner line, and the last line of each kind of
+    inner work (an early-stopped run's final epoch before scoring), not every epoch."""
+    import io
+
+    from rich.console import Console
+
+    from benchmark.cli import common
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    monkeypatch.setattr(common, "err", console)
+    step = common._plain_steps("erm on t", 2)
+    for seed in (0, 1):
+        for epoch in range(1, 5):  # early stopping at epoch 4 of 30, all within 5 s
+            step(f"seed {seed}: epoch {epoch}/30", epoch, 30)
+        step(f"seed {seed}: scoring", 0, 1)
+        step(f"seed {seed}")
+    lines = [x.strip() for x in console.export_text().splitlines()]
+    assert lines[:3] == ["seed 0: epoch 1/30", "seed 0: epoch 4/30", "seed 0: scoring"]
+    assert lines[3].startswith("erm on t: seed 0 [1/2,")
+    assert "seed 0: epoch 2/30" not in lines and "seed 1: epoch 4/30" in lines

@@ -47,8 +47,14 @@ def test_unknown_version_lists_the_known_ones(versions: Path) -> None:
         resolve("tiny-task@2.0.0")
 
 
-def test_unknown_task_lists_the_known_ones(versions: Path) -> None:
-    with pytest.raises(TaskNotFoundError, match=r"unknown task 'nope'; known tasks: .*tiny-task"):
+def test_unknown_task_suggests_near_ones(versions: Path) -> None:
+    with pytest.raises(
+        TaskNotFoundError, match=r"unknown task 'tiny-tsk'; did you mean tiny-task\?"
+    ):
+        resolve("tiny-tsk")
+    with pytest.raises(TaskNotFoundError, match=r"unknown task 'tiny'; did you mean tiny-task\?"):
+        resolve("tiny")  # a prefix
+    with pytest.raises(TaskNotFoundError, match=r"unknown task 'nope'; \d+ tasks are known: medf"):
         resolve("nope")
 
 

@@ -168,12 +168,16 @@ def class_clusters(p: SplitPredictions, rows: np.ndarray | None = None) -> int:
 
 
 def interval(
-    draws: Draws, level: float, support: np.ndarray | None = None
+    draws: Draws,
+    level: float,
+    support: np.ndarray | None = None,
+    minimum: np.ndarray | int = MIN_SUPPORT,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
     """CI bounds per column, the share of undefined replicates, and per column why no CI
     is reported (None: it is). BCa where ``draws`` has a jackknife, else percentile; NaN
     when more than :data:`MAX_UNDEFINED` of the replicates are undefined, or (``support``:
-    each column's support) its support is below :data:`MIN_SUPPORT`."""
+    each column's support) its support is below its ``minimum`` (default
+    :data:`MIN_SUPPORT`)."""
     reps = draws.reps
     m = reps.shape[1]
     undefined = np.isnan(reps).mean(axis=0) if len(reps) else np.ones(m)
@@ -184,12 +188,13 @@ def interval(
     else:
         lo, hi = percentile_ci(reps, level)
     why: list[str | None] = [None] * m
+    least = np.broadcast_to(np.asarray(minimum), (m,))
     for j in range(m):
         if undefined[j] > MAX_UNDEFINED:
             why[j] = f"CI not reported: {100 * undefined[j]:.0f}% of bootstrap replicates undefined"
-        elif support is not None and support[j] < MIN_SUPPORT:
+        elif support is not None and support[j] < least[j]:
             why[j] = (
-                f"CI withheld: supported by {support[j]} patients (< {MIN_SUPPORT}, too few "
+                f"CI withheld: supported by {support[j]} patients (< {least[j]}, too few "
                 "for 95% coverage; docs/intervals.md)"
             )
     drop = np.array([w is not None for w in why])
@@ -205,12 +210,14 @@ def emit(
     *,
     reasons: dict[str, str] | None = None,
     support: Sequence[int] | None = None,
+    minimum: Sequence[int] | int = MIN_SUPPORT,
     **keys: Any,
 ) -> list[MetricResult]:
     """MetricResults for columns ``names`` of ``draws``, with reasons for undefined values
-    and withheld intervals; ``support``: each column's support (withholding)."""
+    and withheld intervals; ``support``: each column's support, ``minimum`` the least it
+    needs (withholding)."""
     sup = None if support is None else np.asarray(support)
-    lo, hi, _, why = interval(draws, level, sup)
+    lo, hi, _, why = interval(draws, level, sup, np.asarray(minimum))
     method = "bca" if draws.jack is not None else "percentile"
     record = _RECORDING.get()
     out = []

@@ -22,6 +22,7 @@ from benchmark.results.report import MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
 from benchmark.scoring.probes.base import Probe, ScoringContext, class_clusters, clusters, emit
 from benchmark.stats.bootstrap import GroupedScorer, ratio
+from benchmark.stats.intervals import MIN_SUPPORT, MIN_SUPPORT_GROUP
 
 #: per-group metrics that compare the group with the attribute's reference group
 VS_REFERENCE = (
@@ -64,6 +65,24 @@ def _over(x: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
     if how == "spread":
         return sub.max(axis=1) - sub.min(axis=1)
     return getattr(sub, how)(axis=1)
+
+
+#: Metrics over a whole group (support: the group's patients, of either class).
+WHOLE_GROUP = frozenset(
+    {
+        "selection_rate",
+        "accuracy",
+        "disparate_impact",
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "worst_group_accuracy",
+    }
+)
+
+
+def least(metric: str) -> int:
+    """The support ``metric``'s interval needs (:mod:`benchmark.stats.intervals`)."""
+    return MIN_SUPPORT_GROUP if metric in WHOLE_GROUP else MIN_SUPPORT
 
 
 def group_support(
@@ -201,6 +220,7 @@ class FairnessProbe(Probe):
                 ctx.level,
                 reasons=self._group_reasons(g, sizes[g], positives[g], ref, r),
                 support=ctx.support([support[g][k] for k in GROUP_METRICS]),
+                minimum=[least(k) for k in GROUP_METRICS],
                 attribute=attr,
                 group=g,
                 n=sizes[g],
@@ -229,6 +249,7 @@ class FairnessProbe(Probe):
             draws.cols(tail),
             ctx.level,
             support=ctx.support(summary_support(support, present, ref, eligible)),
+            minimum=[least(k) for k in SUMMARY_METRICS],
             reasons={
                 **dict.fromkeys(SUMMARY_METRICS, no_ref or "undefined for every group"),
                 "worst_group_auroc": f"no group of >= {min_size} samples with both classes",
