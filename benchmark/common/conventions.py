@@ -179,13 +179,14 @@ APPROXIMATE_NOTE = (
     "parity and its interval under-covers (docs/intervals.md)"
 )
 
-#: The least support an interval needs, in patients (``benchmark.stats.intervals`` reads
-#: them; set from the coverage study, ``docs/intervals.md``): MIN_SUPPORT for a metric
-#: counted on one class (TPR: the group's positive patients; AUROC: the rarer class; a gap:
-#: its weaker side), MIN_SUPPORT_GROUP for one counted on a whole group (selection rate,
-#: accuracy, disparate impact: the group's patients, of either class).
-MIN_SUPPORT = 10
-MIN_SUPPORT_GROUP = 20
+#: The least support an interval needs, in patients counted from labels and groups, by
+#: what the metric counts (``benchmark.stats.intervals`` reads it; set from the coverage
+#: study, ``docs/intervals.md``, where below these the BCa intervals covered less than 93%):
+#: ``positive``: a group's positive patients (TPR, the TPR gap); ``negative``: its negative
+#: patients (FPR: a small rate at a clinical threshold, so it needs more); ``rarer_class``:
+#: the rarer class's patients (AUROC and every metric of a whole split); ``group``: all of
+#: a group's patients (selection rate, accuracy, disparate impact, calibration per group).
+MIN_SUPPORT: dict[str, int] = {"positive": 15, "negative": 50, "rarer_class": 30, "group": 50}
 
 #: Confidence intervals: the scorer's default bootstrap.
 CI_PROTOCOL = (
@@ -196,11 +197,12 @@ CI_PROTOCOL = (
     "SeedSequence([task seed, crc32(split)]), so two models scored on the same task see the "
     "same resamples. A metric undefined on a replicate is left out of that replicate; if "
     "more than 5% are left out the interval is not reported. An interval is also withheld "
-    f"when fewer than {MIN_SUPPORT} patients support it (for a rate, the patients of its "
-    "denominator, e.g. a group's positive patients for its TPR; for AUROC, the patients of "
-    f"the rarer class; for a gap, its weaker side), or fewer than {MIN_SUPPORT_GROUP} "
-    "patients of a group for a metric over the whole group (selection rate, accuracy, "
-    "disparate impact): in MedFail's coverage study "
+    "when too few patients support it, counted from labels and groups: fewer than "
+    f"{MIN_SUPPORT['positive']} positive patients for a group's TPR or TPR gap, "
+    f"{MIN_SUPPORT['negative']} negative patients for its FPR, {MIN_SUPPORT['rarer_class']} "
+    f"patients of the rarer class for AUROC, {MIN_SUPPORT['group']} patients of a group for "
+    "a metric over the whole group (selection rate, accuracy, disparate impact): in "
+    "MedFail's coverage study "
     "(docs/intervals.md), intervals on less support covered the truth less than 93% of the "
     "time. The shift drop, computed from two independently resampled splits, has a "
     "percentile interval. Each report records the method of every interval."
@@ -245,7 +247,7 @@ METRIC_LABELS: dict[str, str] = {
     "f1": "F1",
     "sensitivity_at_specificity": "Sens@Sp",
     "threshold_drift": "Thr drift",
-    "ece_equal_width": "ECE-width",
+    "ece_equal_width": "ECE-unif",
     "ece_equal_mass": "ECE-mass",
     "brier": "Brier",
     "disparate_impact": "DI",

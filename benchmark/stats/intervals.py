@@ -29,13 +29,12 @@ from scipy.special import ndtr, ndtri
 
 from benchmark.common import conventions
 
-#: The fewest patients a metric's interval must rest on to be reported (counted from
-#: labels and groups): a group's positive patients for its TPR, the rarer class's patients
-#: for AUROC; MIN_SUPPORT_GROUP for a metric over a whole group (its patients). Below them,
-#: the coverage study (``benchmarks/experiments/interval_coverage.py``,
-#: ``docs/intervals.md``) found BCa intervals covering less than 93% of the time.
+#: The fewest patients a metric's interval must rest on to be reported, by what the
+#: metric counts (``positive``, ``negative``, ``rarer_class``, ``group``; see
+#: :data:`benchmark.common.conventions.MIN_SUPPORT`): below them, the coverage study
+#: (``benchmarks/experiments/interval_coverage.py``, ``docs/intervals.md``) found BCa
+#: intervals covering less than 93% of the time.
 MIN_SUPPORT = conventions.MIN_SUPPORT
-MIN_SUPPORT_GROUP = conventions.MIN_SUPPORT_GROUP
 
 #: At most this many jackknife leave-outs: beyond it, clusters are dealt into this many
 #: seeded blocks and one block is left out at a time (a grouped jackknife), which keeps the

@@ -301,12 +301,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--grid", choices=["full", "small"], default="full")
     ap.add_argument("--out", type=Path, default=Path("interval_coverage.csv"))
+    ap.add_argument(
+        "--cells",
+        type=lambda t: {int(x) for x in t.split(",")},
+        help="only these cells (0-based, comma-separated), e.g. to share the grid between "
+        "processes: a cell's draws depend on its index only, so the rows are the same",
+    )
     args = ap.parse_args()
     print(f"machine: {cpu_name()}; reps {args.reps}, n_boot {args.n_boot}", flush=True)
     rows: list[dict[str, object]] = list(_done(args.out))  # resume: finished cells stay
     finished = {tuple(str(r[k]) for k in asdict(Design())) for r in rows}
     for i, d in enumerate(grid(args.grid)):
         if tuple(str(v) for v in asdict(d).values()) in finished:
+            continue
+        if args.cells is not None and i not in args.cells:
             continue
         # each cell keeps its own seeds, so a resumed run gives the same rows
         rows += run([d], args.reps, args.n_boot, args.seed, first=i)

@@ -41,8 +41,8 @@ def _baselines(
 
 @pytest.fixture
 def entries(tiny: Path, tmp_path: Path) -> Path:
-    # 400 patients: enough in each group and class that intervals are reported (issue 26)
-    make_table(400).to_csv(tiny.parent / "data.csv", index=False)
+    # 800 patients: enough in each group and class that intervals are reported (issue 26)
+    make_table(800).to_csv(tiny.parent / "data.csv", index=False)
     root = tmp_path / "subs"
     result = _baselines(root, "--n-boot", "50", seeds=("0", "1"))
     assert result.exit_code == 0, result.output

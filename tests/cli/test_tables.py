@@ -31,7 +31,7 @@ PROBES = ["performance", "calibration", "fairness", "shift"]
 
 @pytest.fixture
 def reports(tiny: Path) -> tuple[Report, Report]:
-    make_table(400).to_csv(tiny.parent / "data.csv", index=False)  # intervals reported
+    make_table(800).to_csv(tiny.parent / "data.csv", index=False)  # intervals reported
     task = Task.load("tiny-task", build=True)
     a = evaluate(Feature("x1"), task, PROBES, n_boot=60, name="a-model-with-a-long-name")
     b = evaluate(Feature("x2", -1.0), task, PROBES, n_boot=60, name="b")
@@ -140,7 +140,7 @@ def test_the_failure_claim_stays_in_view(tiny: Path) -> None:
     """A task whose failure is a group gap (flchain 1.1.0: AUROC gap, sex=M) shows that
     metric per model, and compare keeps its row, though both tables show summaries."""
     tiny.write_text(tiny.read_text() + CLAIM)
-    make_table(400).to_csv(tiny.parent / "data.csv", index=False)  # intervals reported
+    make_table(800).to_csv(tiny.parent / "data.csv", index=False)  # intervals reported
     task = Task.load("tiny-task", build=True)
     assert task.spec.validity is not None
     a = evaluate(Feature("x1"), task, PROBES, n_boot=60, name="a")

@@ -25,8 +25,8 @@ PROBES = ["performance", "calibration", "fairness", "shift"]
 
 @pytest.fixture
 def reports(tiny: Path) -> tuple[Report, Report]:
-    # 400 patients: enough in each group and class that intervals are reported (issue 26)
-    make_table(400).to_csv(tiny.parent / "data.csv", index=False)
+    # 800 patients: enough in each group and class that intervals are reported (issue 26)
+    make_table(800).to_csv(tiny.parent / "data.csv", index=False)
     task = Task.load("tiny-task", build=True)
     a = evaluate(Feature("x1"), task, PROBES, n_boot=200, name="a")
     b = evaluate(Feature("x2", -1.0), task, PROBES, n_boot=200, name="b")

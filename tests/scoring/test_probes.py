@@ -497,15 +497,15 @@ def test_interval_drops_cis_above_five_percent_undefined() -> None:
 
 
 def test_probe_drops_a_ci_when_too_many_replicates_are_undefined(spec: TaskSpec) -> None:
-    # group M: 2 positives among 40 rows, one row per patient; a replicate misses both
-    # positives with probability (38/40)^40, about 13%, so TPR and AUROC of M lose their CI
+    # group M: 2 positives among 60 rows, one row per patient; a replicate misses both
+    # positives with probability (58/60)^60, about 13%, so TPR and AUROC of M lose their CI
     big = make_split("id_test", 80, 10, groups=("F",), sites=None, rows=(1, 1))
-    y = np.zeros(40, dtype=np.int64)
+    y = np.zeros(60, dtype=np.int64)
     y[:2] = 1
-    s = np.linspace(0.05, 0.95, 40)
-    ids = np.array([f"m{i}" for i in range(40)])
+    s = np.linspace(0.05, 0.95, 60)
+    ids = np.array([f"m{i}" for i in range(60)])
     m_rows = SplitPredictions(
-        "id_test", ids, ids, None, y, np.column_stack([1 - s, s]), {"sex": np.array(["M"] * 40)}
+        "id_test", ids, ids, None, y, np.column_stack([1 - s, s]), {"sex": np.array(["M"] * 60)}
     )
     p = concat(big, m_rows)
     res = by_key(FairnessProbe().run(context(spec, {"id_test": p}, n_boot=300)))
@@ -515,7 +515,7 @@ def test_probe_drops_a_ci_when_too_many_replicates_are_undefined(spec: TaskSpec)
         assert m.reason is not None and m.reason.startswith("CI not reported")
         share = int(m.reason.split(": ")[1].split("%")[0])
         assert 5 < share < 30
-    fpr = res[("fpr", "id_test", "sex", "M")]  # 38 negatives: always defined
+    fpr = res[("fpr", "id_test", "sex", "M")]  # 58 negatives: defined, and enough of them
     assert fpr.ci_low is not None and fpr.reason is None
 
 
@@ -702,13 +702,14 @@ def test_intervals_are_bca_and_withheld_below_the_support_threshold(spec: TaskSp
     ctx = context(spec, {"id_test": p}, n_boot=300)
     res = by_key(FairnessProbe().run(ctx))
     tpr_m = res[("tpr", "id_test", "sex", "M")]
-    assert tpr_m.ci_low is None and tpr_m.interval is None and tpr_m.support < MIN_SUPPORT
+    least = MIN_SUPPORT["positive"]
+    assert tpr_m.ci_low is None and tpr_m.interval is None and tpr_m.support < least
     assert tpr_m.reason == (
-        f"CI withheld: supported by {tpr_m.support} patients (< {MIN_SUPPORT}, too few for "
+        f"CI withheld: supported by {tpr_m.support} patients (< {least}, too few for "
         "95% coverage; docs/intervals.md)"
     )
     tpr_f = res[("tpr", "id_test", "sex", "F")]
-    assert tpr_f.interval == "bca" and tpr_f.support >= MIN_SUPPORT and tpr_f.reason is None
+    assert tpr_f.interval == "bca" and tpr_f.support >= least and tpr_f.reason is None
     hit = p.score >= ctx.threshold
     f_positive = (p.groups["sex"] == "F") & (p.y == 1)
     assert tpr_f.support == len(set(p.patient_id[f_positive]))

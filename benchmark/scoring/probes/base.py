@@ -11,12 +11,12 @@ Intervals (``ScoringContext.interval_method``, recorded in the report): ``"bca"`
 default since issue 26) is the BCa interval with a leave-one-patient-out jackknife
 (:mod:`benchmark.stats.intervals`) wherever the statistic has one, the percentile interval
 for statistics derived from independently resampled splits (the shift drop); and an
-interval is withheld when its *support* is below
-:data:`~benchmark.stats.intervals.MIN_SUPPORT`, the threshold the coverage study found
-for 95% coverage (``docs/intervals.md``). Support counts patients from labels and groups,
-never from the predictions: for a rate, the patients of its denominator (a group's positive
-patients for its TPR); for AUROC, the patients of the rarer class; for a comparison, the
-least of its terms'.
+interval is withheld when its *support* is below its minimum
+(:data:`~benchmark.stats.intervals.MIN_SUPPORT`, by what the metric counts), the
+thresholds the coverage study found for 95% coverage (``docs/intervals.md``). Support
+counts patients from labels and groups, never from the predictions: for a rate, the
+patients of its denominator (a group's positive patients for its TPR); for AUROC, the
+patients of the rarer class; for a comparison, the least of its terms'.
 ``"percentile"`` is the scorer before issue 26 (reports that say so are recomputed so).
 
 Probes that re-run the model (corruption, adversarial, explanation) declare the model
@@ -171,13 +171,13 @@ def interval(
     draws: Draws,
     level: float,
     support: np.ndarray | None = None,
-    minimum: np.ndarray | int = MIN_SUPPORT,
+    minimum: np.ndarray | int = MIN_SUPPORT["rarer_class"],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
     """CI bounds per column, the share of undefined replicates, and per column why no CI
     is reported (None: it is). BCa where ``draws`` has a jackknife, else percentile; NaN
     when more than :data:`MAX_UNDEFINED` of the replicates are undefined, or (``support``:
-    each column's support) its support is below its ``minimum`` (default
-    :data:`MIN_SUPPORT`)."""
+    each column's support) its support is below its ``minimum`` (default: the rarer
+    class's, for metrics of a whole split)."""
     reps = draws.reps
     m = reps.shape[1]
     undefined = np.isnan(reps).mean(axis=0) if len(reps) else np.ones(m)
@@ -210,7 +210,7 @@ def emit(
     *,
     reasons: dict[str, str] | None = None,
     support: Sequence[int] | None = None,
-    minimum: Sequence[int] | int = MIN_SUPPORT,
+    minimum: Sequence[int] | int = MIN_SUPPORT["rarer_class"],
     **keys: Any,
 ) -> list[MetricResult]:
     """MetricResults for columns ``names`` of ``draws``, with reasons for undefined values

@@ -14,7 +14,7 @@ import numpy as np
 from benchmark.results.report import Curve, MetricResult, ProbeResult
 from benchmark.scoring.probes.base import BatchFn, Probe, ScoringContext, clusters, emit
 from benchmark.stats import metrics
-from benchmark.stats.intervals import MIN_SUPPORT_GROUP
+from benchmark.stats.intervals import MIN_SUPPORT
 
 METRICS = ["ece_equal_width", "ece_equal_mass", "brier"]
 STRATEGIES = {"ece_equal_width": "uniform", "ece_equal_mass": "quantile"}
@@ -85,7 +85,7 @@ class CalibrationProbe(Probe):
                     ctx.level,
                     reasons=dict.fromkeys(METRICS, "no samples"),
                     support=ctx.support([clusters(pr, in_cell)] * len(METRICS)),
-                    minimum=MIN_SUPPORT_GROUP,  # over every patient of the cell
+                    minimum=MIN_SUPPORT["group"],  # over every patient of the cell
                     n=len(idx),
                     **keys,
                 )

@@ -22,7 +22,7 @@ from benchmark.results.report import MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
 from benchmark.scoring.probes.base import Probe, ScoringContext, class_clusters, clusters, emit
 from benchmark.stats.bootstrap import GroupedScorer, ratio
-from benchmark.stats.intervals import MIN_SUPPORT, MIN_SUPPORT_GROUP
+from benchmark.stats.intervals import MIN_SUPPORT
 
 #: per-group metrics that compare the group with the attribute's reference group
 VS_REFERENCE = (
@@ -67,22 +67,31 @@ def _over(x: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
     return getattr(sub, how)(axis=1)
 
 
-#: Metrics over a whole group (support: the group's patients, of either class).
-WHOLE_GROUP = frozenset(
-    {
-        "selection_rate",
-        "accuracy",
-        "disparate_impact",
-        "demographic_parity_difference",
-        "demographic_parity_ratio",
-        "worst_group_accuracy",
-    }
-)
+#: What each metric's support counts (its minimum: :data:`MIN_SUPPORT`); distances from
+#: parity over both rates take the positives' minimum (their intervals are approximate).
+SUPPORT_KIND = {
+    "selection_rate": "group",
+    "tpr": "positive",
+    "fpr": "negative",
+    "accuracy": "group",
+    "auroc": "rarer_class",
+    "disparate_impact": "group",
+    "eod_sum": "positive",
+    "equal_opportunity_ratio_gap": "positive",
+    "tpr_gap": "positive",
+    "fpr_gap": "negative",
+    "auroc_gap": "rarer_class",
+    "equalized_odds_difference_max": "positive",
+    "demographic_parity_difference": "group",
+    "demographic_parity_ratio": "group",
+    "worst_group_auroc": "rarer_class",
+    "worst_group_accuracy": "group",
+}
 
 
 def least(metric: str) -> int:
     """The support ``metric``'s interval needs (:mod:`benchmark.stats.intervals`)."""
-    return MIN_SUPPORT_GROUP if metric in WHOLE_GROUP else MIN_SUPPORT
+    return MIN_SUPPORT[SUPPORT_KIND[metric]]
 
 
 def group_support(
