@@ -88,7 +88,7 @@ def baselines_run(
 def print_board(board: Board) -> None:
     """The ranked board, then the task's failure claim per entry (if it claims one)."""
     from benchmark.cli.tables import board_claim_table, board_rich_table
-    from benchmark.tasks.validity import failure_claim, reference_of
+    from benchmark.tasks.validity import failure_claim, reference_of, shows_no_failure
 
     out.print(board_rich_table(board))
     try:
@@ -98,6 +98,14 @@ def print_board(board: Board) -> None:
     claim = failure_claim(spec) if board.entries else None
     if claim is not None:
         out.print(board_claim_table(board, claim, reference_of(spec, claim)))
+    elif shows_no_failure(spec):
+        out.print(
+            Text(
+                f"{board.task}: NO FAILURE FOUND at release, a negative result (its card: "
+                f"medfail tasks info {board.task})"
+            ),
+            soft_wrap=True,
+        )
 
 
 def _finish(root: Path, ref: str, written: list[str], fmt: str | None) -> None:
@@ -178,7 +186,7 @@ def demo(
     if result.skipped:
         say.print(
             f"{len(result.skipped)} task(s) need data from outside the package (MedMNIST files "
-            "or credentialed data sets); the messages above say where to get them."
+            "or credentialed data sets); the messages on stderr say where to get them."
         )
     if fmt:
         rows = [{"task": b.task, **r} for b in result.boards for r in frame_records(board_table(b))]

@@ -349,6 +349,13 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         f"{names}. Means over {'/'.join(map(str, seeds)) or 0} seed(s); [CI] = mean of the "
         "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
     ]
+    empty = [
+        BOARD_LABELS[d]
+        for d in order
+        if len(table) and table[f"{d}_mean"].astype(float).isna().all()
+    ]
+    if empty:
+        notes.append(f"{', '.join(empty)}: n/a for every entry (e.g. the task has no ood_test)")
     if any(row["ci_notes"] for row in table.to_dict("records")):
         notes.append("no [CI]: a seed's interval was withheld or undefined (why: --json)")
     if ranked.metric in APPROXIMATE_CI:
@@ -381,7 +388,7 @@ def claim_table(
     side = "below" if claim.direction == "negative" else "above"
     t = _table(f"The task's failure: {_claim_where(claim, reference)}")
     t.min_width = 64  # the title on one line
-    for col in ("entry", "value [CI]", "shown on"):
+    for col in ("entry", "value [CI]", f"seeds with CI {side} 0"):
         t.add_column(col, no_wrap=True)
     for name, reports in runs.items():
         rows: list[MetricResult | None] = []
@@ -403,10 +410,10 @@ def claim_table(
             split=claim.split,
         )
         shown = sum(outcome(r, claim, 0).passed for r in reports)
-        t.add_row(Text(name), _cell(mean), f"{shown}/{len(reports)} seeds")
+        t.add_row(Text(name), _cell(mean), f"{shown} of {len(reports)}")
     lines = [
-        f"value: mean over seeds [mean of the per-seed {claim.level:.0%} CIs]; shown on: "
-        f"the seeds whose CI lies {side} 0"
+        f"value: mean over seeds [mean of the per-seed {claim.level:.0%} CIs]; the failure "
+        f"is shown on a seed whose own CI lies {side} 0"
     ]
     if any(NO_CI in str(c) for c in t.columns[1].cells):
         lines.append(NO_CI_NOTE)

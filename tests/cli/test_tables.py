@@ -149,7 +149,7 @@ def test_the_failure_claim_stays_in_view(tiny: Path) -> None:
     assert "The task's failure: AUROC gap (sex: M minus F) on ood_test" in " ".join(text.split())
     gap = a.metric("auroc_gap", "ood_test", probe="fairness", attribute="sex", group="M")
     assert f"{gap.value:.3f} [{gap.ci_low:.3f}, {gap.ci_high:.3f}]" in text
-    assert "/1 seeds" in text and "/2 seeds" in text
+    assert "seeds with CI below 0" in text and " of 1" in text and " of 2" in text
     rows = [d for d in compare(a, b).differences if d.group is not None]
     assert [(d.metric, d.attribute, d.group) for d in rows] == [("auroc_gap", "sex", "M")]
     assert "AUROC gap (sex=M)" in check_fits(comparison_table(compare(a, b)))
