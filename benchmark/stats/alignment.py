@@ -1,0 +1,103 @@
+"""Explanation alignment: how well attribution maps agree with ground-truth masks.
+
+Every metric takes a batch of attribution maps ``attr`` (n, H, W), float, higher = more
+relevant, and a batch of boolean masks ``mask`` (n, H, W) (a lesion, a rater's outline, a
+shortcut marker), and returns one value per example (n,), vectorised over the batch (no
+Python loop per image). Conventions:
+
+- :func:`dice_top_k`: the ``k`` highest-attributed pixels (default: as many as the mask
+  has, so a perfect map scores 1) against the mask, Dice = 2|A ∩ M| / (|A| + |M|); ties
+  at the cut are broken by pixel order (row-major), so exactly ``k`` pixels are taken.
+- :func:`pointing_game`: 1 if a pixel of maximal attribution lies within ``tolerance``
+  pixels (Chebyshev distance) of the mask, else 0 (Zhang et al., 2018); with several maxima
+  the first in row-major order counts.
+- :func:`relevance_mass`: the share of positive attribution inside the mask (relevance
+  mass accuracy, Arras et al., 2022); NaN when no attribution is positive.
+- :func:`pixel_auroc`: the attribution as a pixel-level detector of the mask, AUROC with
+  ties counting 1/2 (sklearn's ``roc_auc_score`` per example); NaN for an empty or full mask.
+
+An example whose mask is empty gets NaN from every metric, never 0; :func:`degenerate`
+names the maps that cannot be scored (NaN values, or constant).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import maximum_filter
+from scipy.stats import rankdata
+
+
+def _flat(attr: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(attr, dtype=np.float64)
+    m = np.asarray(mask, dtype=bool)
+    if a.shape != m.shape or a.ndim != 3:
+        raise ValueError(f"attributions {a.shape} and masks {m.shape} must both be (n, H, W)")
+    return a.reshape(len(a), -1), m.reshape(len(m), -1)
+
+
+def degenerate(attr: np.ndarray) -> np.ndarray:
+    """Per example: True where the map has a NaN or infinite value, or is constant."""
+    a = np.asarray(attr, dtype=np.float64).reshape(len(attr), -1)
+    bad = ~np.isfinite(a).all(axis=1)
+    flat = np.where(bad[:, None], 0.0, a)
+    return bad | (flat.max(axis=1) == flat.min(axis=1))
+
+
+def dice_top_k(attr: np.ndarray, mask: np.ndarray, k: np.ndarray | int | None = None) -> np.ndarray:
+    """Dice of the top-``k`` attributed pixels against the mask; ``k`` per example or one
+    for all (default: each mask's own area)."""
+    a, m = _flat(attr, mask)
+    area = m.sum(axis=1)
+    k = area if k is None else np.broadcast_to(np.asarray(k), area.shape)
+    # rank 0 is the most attributed pixel; a stable sort keeps row-major order among ties
+    order = np.argsort(-a, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(a.shape[1])[None, :], axis=1)
+    top = rank < k[:, None]
+    hit = (top & m).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = 2.0 * hit / (k + area)
+    return np.where(area > 0, dice, np.nan)
+
+
+def dice_curve(attr: np.ndarray, mask: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Dice of the top fraction ``f`` of pixels against the mask, per example and ``f``:
+    shape (n, len(fractions)); ``k = round(f * H * W)``, at least 1."""
+    n_pixels = np.asarray(attr).shape[1] * np.asarray(attr).shape[2]
+    ks = np.maximum(1, np.round(np.asarray(fractions) * n_pixels).astype(int))
+    return np.column_stack([dice_top_k(attr, mask, int(k)) for k in ks])
+
+
+def pointing_game(attr: np.ndarray, mask: np.ndarray, tolerance: int = 0) -> np.ndarray:
+    """1.0 where the first maximal pixel lies within ``tolerance`` pixels of the mask."""
+    a, m = _flat(attr, mask)
+    target = np.asarray(mask, dtype=bool)
+    if tolerance > 0:  # dilate each mask on its own plane: no growth across the batch axis
+        size = (1, 2 * tolerance + 1, 2 * tolerance + 1)
+        target = maximum_filter(target, size=size, mode="constant", cval=False)
+    peak = np.argmax(a, axis=1)
+    inside = target.reshape(len(target), -1)[np.arange(len(a)), peak]
+    return np.where(m.any(axis=1), inside.astype(np.float64), np.nan)
+
+
+def relevance_mass(attr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Positive attribution inside the mask over all positive attribution."""
+    a, m = _flat(attr, mask)
+    pos = np.clip(a, 0.0, None)
+    total = pos.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (pos * m).sum(axis=1) / total
+    return np.where((total > 0) & m.any(axis=1), share, np.nan)
+
+
+def pixel_auroc(attr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """AUROC of the attribution separating mask pixels from the rest (Mann-Whitney U from
+    average ranks, so ties count 1/2)."""
+    a, m = _flat(attr, mask)
+    ranks = rankdata(a, axis=1)  # average ranks
+    n_pos = m.sum(axis=1)
+    n_neg = m.shape[1] - n_pos
+    u = (ranks * m).sum(axis=1) - n_pos * (n_pos + 1) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = u / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)

@@ -1,0 +1,82 @@
+"""Explanation-alignment metrics against hand-computed values and sklearn; Fleiss' kappa
+against statsmodels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+from benchmark.stats.agreement import fleiss_kappa, rater_table
+from benchmark.stats.alignment import (
+    degenerate,
+    dice_curve,
+    dice_top_k,
+    pixel_auroc,
+    pointing_game,
+    relevance_mass,
+)
+
+
+def _small() -> tuple[np.ndarray, np.ndarray]:
+    """Three 4x4 examples: a perfect map, a map peaking next to the mask, an empty mask."""
+    mask = np.zeros((3, 4, 4), dtype=bool)
+    mask[0, 0, 0:2] = True  # two pixels
+    mask[1, 1, 1] = True  # one pixel
+    attr = np.zeros((3, 4, 4))
+    attr[0, 0, 0], attr[0, 0, 1], attr[0, 3, 3] = 3.0, 2.0, 1.0
+    attr[1, 1, 2], attr[1, 1, 1], attr[1, 0, 0] = 5.0, 4.0, -2.0
+    attr[2, 2, 2] = 1.0
+    return attr, mask
+
+
+def test_metrics_equal_hand_computed_values() -> None:
+    attr, mask = _small()
+    dice = dice_top_k(attr, mask)
+    # 0: top 2 = both mask pixels; 1: top 1 = (1, 2), not the mask pixel (1, 1)
+    assert dice[:2].tolist() == [1.0, 0.0] and np.isnan(dice[2])
+    assert dice_top_k(attr, mask, 2)[1] == pytest.approx(2 * 1 / (2 + 1))  # (1,2),(1,1)
+    point = pointing_game(attr, mask)
+    assert point[:2].tolist() == [1.0, 0.0] and np.isnan(point[2])
+    assert pointing_game(attr, mask, tolerance=1)[1] == 1.0  # (1, 2) touches (1, 1)
+    mass = relevance_mass(attr, mask)
+    assert mass[0] == pytest.approx(5.0 / 6.0) and mass[1] == pytest.approx(4.0 / 9.0)
+    assert np.isnan(mass[2])
+    auc = pixel_auroc(attr, mask)
+    # 1: the mask pixel (4.0) beats 14 of the 15 others (all but 5.0)
+    assert auc[0] == 1.0 and auc[1] == pytest.approx(14 / 15) and np.isnan(auc[2])
+
+
+def test_pixel_auroc_equals_sklearn_per_example_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    attr = np.round(rng.normal(size=(6, 8, 8)), 1)  # ties
+    mask = rng.random((6, 8, 8)) < 0.2
+    want = [roc_auc_score(m.ravel(), a.ravel()) for a, m in zip(attr, mask, strict=True)]
+    np.testing.assert_allclose(pixel_auroc(attr, mask), want, atol=1e-12)
+
+
+def test_dice_curve_matches_top_k_and_degenerate_maps_are_named() -> None:
+    attr, mask = _small()
+    curve = dice_curve(attr, mask, np.array([1 / 16, 2 / 16]))
+    assert curve.shape == (3, 2)
+    np.testing.assert_array_equal(curve[:, 1], dice_top_k(attr, mask, 2))
+    bad = np.stack([attr[0], np.ones((4, 4)), np.full((4, 4), np.nan)])
+    assert degenerate(bad).tolist() == [False, True, True]
+    with pytest.raises(ValueError, match=r"\(n, H, W\)"):
+        dice_top_k(attr[0], mask[0])
+
+
+def test_fleiss_kappa_equals_statsmodels() -> None:
+    rng = np.random.default_rng(1)
+    for n_cat in (2, 3, 5):
+        ratings = rng.integers(0, n_cat, size=(4, 50))  # 4 raters, 50 subjects
+        table = rater_table(ratings, n_cat)
+        assert table.sum(axis=1).tolist() == [4] * 50
+        want = sm_fleiss_kappa(table, method="fleiss")
+        assert fleiss_kappa(table) == pytest.approx(want, abs=1e-12)
+    masks = np.zeros((3, 16), dtype=int)
+    masks[:, :4] = 1  # three raters agree on every pixel
+    assert fleiss_kappa(rater_table(masks)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same number of raters"):
+        fleiss_kappa(np.array([[2, 1], [1, 1]]))
