@@ -15,6 +15,8 @@ Python loop per image). Conventions:
   mass accuracy, Arras et al., 2022); NaN when no attribution is positive.
 - :func:`pixel_auroc`: the attribution as a pixel-level detector of the mask, AUROC with
   ties counting 1/2 (sklearn's ``roc_auc_score`` per example); NaN for an empty or full mask.
+- :func:`rank_correlation`: Spearman's rank correlation between two maps of the same
+  example (average ranks for ties, as ``scipy.stats.spearmanr``); NaN for a constant map.
 
 An example whose mask is empty gets NaN from every metric, never 0; :func:`degenerate`
 names the maps that cannot be scored (NaN values, or constant).
@@ -101,3 +103,14 @@ def pixel_auroc(attr: np.ndarray, mask: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = u / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho between maps ``a`` and ``b`` (n, H, W), per example."""
+    x = rankdata(np.asarray(a, dtype=np.float64).reshape(len(a), -1), axis=1)
+    y = rankdata(np.asarray(b, dtype=np.float64).reshape(len(b), -1), axis=1)
+    x -= x.mean(axis=1, keepdims=True)
+    y -= y.mean(axis=1, keepdims=True)
+    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (x * y).sum(axis=1) / den, np.nan)

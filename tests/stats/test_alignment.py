@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
@@ -15,6 +16,7 @@ from benchmark.stats.alignment import (
     dice_top_k,
     pixel_auroc,
     pointing_game,
+    rank_correlation,
     relevance_mass,
 )
 
@@ -80,3 +82,12 @@ def test_fleiss_kappa_equals_statsmodels() -> None:
     assert fleiss_kappa(rater_table(masks)) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="same number of raters"):
         fleiss_kappa(np.array([[2, 1], [1, 1]]))
+
+
+def test_rank_correlation_equals_scipy_spearman() -> None:
+    rng = np.random.default_rng(2)
+    a = np.round(rng.normal(size=(5, 6, 6)), 1)
+    b = a + rng.normal(scale=0.5, size=a.shape)
+    want = [spearmanr(x.ravel(), y.ravel()).statistic for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(rank_correlation(a, b), want, atol=1e-12)
+    assert np.isnan(rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3]))[0]
