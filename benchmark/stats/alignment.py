@@ -18,11 +18,19 @@ Python loop per image). Conventions:
 - :func:`rank_correlation`: Spearman's rank correlation between two maps of the same
   example (average ranks for ties, as ``scipy.stats.spearmanr``); NaN for a constant map.
 
+The human ceiling: :func:`rater_ceiling` scores each rater's mask as if it were an
+attribution map against the other raters' majority (leave-one-rater-out), so a model's
+numbers can be read as a fraction of what the raters achieve among themselves, and
+:func:`pixel_kappa` gives the raters' agreement over an image's pixels (Fleiss' kappa).
+
 An example whose mask is empty gets NaN from every metric, never 0; :func:`degenerate`
 names the maps that cannot be scored (NaN values, or constant).
 """
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 from scipy.ndimage import maximum_filter
@@ -114,3 +122,41 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (x * y).sum(axis=1) / den, np.nan)
+
+
+def majority(masks: np.ndarray) -> np.ndarray:
+    """Pixels marked by at least half of the raters: masks (n, R, H, W) -> (n, H, W)."""
+    m = np.asarray(masks, dtype=bool)
+    return 2 * m.sum(axis=1) >= m.shape[1]
+
+
+def rater_ceiling(
+    rater_masks: np.ndarray, metric: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``metric`` of each rater's mask against the majority of the others, averaged over
+    the raters (NaN ones left out): (n, R, H, W) -> (n,). Needs at least 2 raters."""
+    m = np.asarray(rater_masks, dtype=bool)
+    if m.ndim != 4 or m.shape[1] < 2:
+        raise ValueError(f"rater masks must be (n, raters >= 2, H, W); got shape {m.shape}")
+    scores = [
+        metric(m[:, r].astype(np.float64), majority(np.delete(m, r, axis=1)))
+        for r in range(m.shape[1])
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an example NaN for every rater
+        return np.nanmean(np.column_stack(scores), axis=1)
+
+
+def pixel_kappa(rater_masks: np.ndarray) -> np.ndarray:
+    """Fleiss' kappa of the raters over each image's pixels (two categories: marked or
+    not), vectorised over images; equals :func:`benchmark.stats.agreement.fleiss_kappa`
+    on each image's table. NaN where every rating is the same."""
+    m = np.asarray(rater_masks, dtype=bool)
+    n, r = m.shape[:2]
+    marked = m.reshape(n, r, -1).sum(axis=1).astype(np.float64)  # (n, pixels)
+    counts = np.stack([r - marked, marked], axis=2)  # (n, pixels, 2)
+    p_cat = counts.sum(axis=1) / (marked.shape[1] * r)  # (n, 2)
+    agree = ((counts**2).sum(axis=2) - r) / (r * (r - 1))  # (n, pixels)
+    p_e = (p_cat**2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p_e < 1, (agree.mean(axis=1) - p_e) / (1 - p_e), np.nan)

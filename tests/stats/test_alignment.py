@@ -14,9 +14,12 @@ from benchmark.stats.alignment import (
     degenerate,
     dice_curve,
     dice_top_k,
+    majority,
     pixel_auroc,
+    pixel_kappa,
     pointing_game,
     rank_correlation,
+    rater_ceiling,
     relevance_mass,
 )
 
@@ -91,3 +94,25 @@ def test_rank_correlation_equals_scipy_spearman() -> None:
     want = [spearmanr(x.ravel(), y.ravel()).statistic for x, y in zip(a, b, strict=True)]
     np.testing.assert_allclose(rank_correlation(a, b), want, atol=1e-12)
     assert np.isnan(rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3]))[0]
+
+
+def test_rater_ceiling_and_pixel_kappa() -> None:
+    rng = np.random.default_rng(4)
+    raters = rng.random((5, 3, 6, 6)) < 0.3
+    kappa = pixel_kappa(raters)
+    want = [fleiss_kappa(rater_table(r.reshape(3, -1).astype(int))) for r in raters]
+    np.testing.assert_allclose(kappa, want, atol=1e-12)
+    same = np.repeat(raters[:, :1], 3, axis=1)  # three identical raters
+    np.testing.assert_allclose(rater_ceiling(same, dice_top_k)[same[:, 0].any(axis=(1, 2))], 1.0)
+    assert np.allclose(pixel_kappa(same)[same[:, 0].any(axis=(1, 2))], 1.0)
+    # by hand: rater 0 marks (0, 0) and (0, 1); raters 1 and 2 mark only (0, 0)
+    masks = np.zeros((1, 3, 2, 2), dtype=bool)
+    masks[0, :, 0, 0] = True
+    masks[0, 0, 0, 1] = True
+    # relevance mass: rater 0 against the majority of raters 1 and 2 ({(0, 0)}) puts 1 of
+    # its 2 units inside: 0.5; raters 1 and 2 against the majority of the other two (at
+    # least half of 2 raters: {(0, 0), (0, 1)}) put all of theirs inside: 1.0
+    assert rater_ceiling(masks, relevance_mass)[0] == pytest.approx((0.5 + 1 + 1) / 3)
+    assert majority(masks)[0].tolist() == [[True, False], [False, False]]
+    with pytest.raises(ValueError, match="raters >= 2"):
+        rater_ceiling(masks[:, :1], dice_top_k)
