@@ -14,7 +14,8 @@ higher = more evidence for the ``target`` class (its logit), for three methods:
   model without gradients (a predictions-only ``predict_proba``; its score is then the
   target's probability, not its logit).
 
-Images go through in batches of ``batch_size``; a map with NaN or a constant value is
+Images go through in batches of ``batch_size`` (Integrated Gradients: one image at a time,
+its steps batched); a map with NaN or a constant value is
 returned as is (the probe counts such maps: :func:`benchmark.stats.alignment.degenerate`).
 """
 
@@ -76,6 +77,12 @@ def attribute(
         raise ValueError(f"{method} needs a torch module (gradients); use occlusion")
     if is_module:
         model.eval()
+    if method == "integrated_gradients":
+        # IG is batched over its steps already: one image's steps per pass measured faster
+        # on a CPU than a batch of images one step at a time (what captum does with a
+        # larger batch: its internal batch is at least the number of images): 36 against
+        # 24 images/s on the small CNN (benchmarks/performance/attribution.py, 2 cores)
+        batch_size = 1
     out = []
     for xb in _batches(x, batch_size):
         if method == "gradcam":
