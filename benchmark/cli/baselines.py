@@ -128,16 +128,11 @@ def _finish(root: Path, ref: str, written: list[str], fmt: str | None) -> None:
     for name in written:
         say.print(Text(f"entry written: {root / ref / name}"), soft_wrap=True)
     steps = [f"see it on the leaderboard: medfail leaderboard --dir {root}"]
-    for entry in board.entries:
-        m = entry.metadata
-        erm = next(
-            (
-                e.metadata.name
-                for e in board.entries
-                if e.metadata.method == "erm" and e.metadata.model == m.model
-            ),
-            None,
-        )
+    erm_of = {
+        e.metadata.model: e.metadata.name for e in board.entries if e.metadata.method == "erm"
+    }
+    for m in (e.metadata for e in board.entries):
+        erm = erm_of.get(m.model)
         if m.name in written and m.method != "erm" and erm is not None:
             steps.append(f"against ERM: medfail compare {root / ref / m.name} {root / ref / erm}")
     say.print(Text("next: " + "\n      ".join(steps)), soft_wrap=True)

@@ -102,13 +102,20 @@ def _label(metric: str) -> str:
     return short_label(metric) + (APPROXIMATE_MARK if metric in APPROXIMATE_CI else "")
 
 
+def _interval_notes(shown: list[tuple[str, float | None, float | None]]) -> list[str]:
+    """The notes a table of ``(metric, value, ci_low)`` cells needs: a value shown without
+    its interval, and an approximate interval."""
+    notes = []
+    if any(value is not None and low is None for _, value, low in shown):
+        notes.append(NO_CI_NOTE)
+    if any(low is not None and metric in APPROXIMATE_CI for metric, _, low in shown):
+        notes.append(APPROXIMATE_NOTE)
+    return notes
+
+
 def _reasons(rows: list[MetricResult | None]) -> list[str]:
     """One line per shown n/a cell: what it is and why; one line if any CI is missing."""
-    out = []
-    if any(m is not None and m.value is not None and m.ci_low is None for m in rows):
-        out.append(NO_CI_NOTE)
-    if any(m is not None and m.ci_low is not None and m.metric in APPROXIMATE_CI for m in rows):
-        out.append(APPROXIMATE_NOTE)
+    out = _interval_notes([(m.metric, m.value, m.ci_low) for m in rows if m is not None])
     for m in rows:
         if m is not None and m.value is None:
             where = "/".join(x for x in (m.attribute, m.group) if x)
@@ -294,10 +301,7 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
         ]
     else:
         notes.append(f"A, B: means over seeds {c.seeds}; per-seed differences: --json")
-    if any(d.diff is not None and d.ci_low is None for d in rows):
-        notes.append(NO_CI_NOTE)
-    if any(d.ci_low is not None and d.metric in APPROXIMATE_CI for d in rows):
-        notes.append(APPROXIMATE_NOTE)
+    notes += _interval_notes([(d.metric, d.diff, d.ci_low) for d in rows])
     t.caption = _caption([d.metric for d in rows], [], "\n".join(notes))
     return t
 
@@ -390,6 +394,7 @@ def claim_table(
     t.min_width = 64  # the title on one line
     for col in ("entry", "value [CI]", f"seeds with CI {side} 0"):
         t.add_column(col, no_wrap=True)
+    means: list[MetricResult] = []
     for name, reports in runs.items():
         rows: list[MetricResult | None] = []
         for r in reports:
@@ -409,14 +414,14 @@ def claim_table(
             metric=claim.metric,
             split=claim.split,
         )
+        means.append(mean)
         shown = sum(outcome(r, claim, 0).passed for r in reports)
         t.add_row(Text(name), _cell(mean), f"{shown} of {len(reports)}")
     lines = [
         f"value: mean over seeds [mean of the per-seed {claim.level:.0%} CIs]; the failure "
         f"is shown on a seed whose own CI lies {side} 0"
     ]
-    if any(NO_CI in str(c) for c in t.columns[1].cells):
-        lines.append(NO_CI_NOTE)
+    lines += _interval_notes([(m.metric, m.value, m.ci_low) for m in means])
     t.caption = Text("\n".join(lines))
     return t
 
