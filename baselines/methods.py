@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines import tabular
+from baselines.decorrelate import spread_shortcuts
 from baselines.progress import OnEpoch
 from benchmark.boards.entries import EntryMetadata, entry_dir, write_entry
 from benchmark.errors import MedFailError
@@ -25,8 +26,10 @@ from benchmark.scoring.evaluate import evaluate
 from benchmark.tasks.task import Task
 from benchmark.version import __version__
 
-METHODS = ("erm", "reweight", "mixup", "pgd-at", "wavelet")
-IMAGE_ONLY = ("pgd-at", "wavelet")  # methods that need image inputs
+METHODS = ("erm", "reweight", "mixup", "pgd-at", "wavelet", "shortcut-decorrelated")
+IMAGE_ONLY = ("pgd-at", "wavelet", "shortcut-decorrelated")  # methods that need image inputs
+#: methods that need the task to record its shortcut's pixels (features.array.shortcut_masks)
+NEEDS_SHORTCUT_MASKS = ("shortcut-decorrelated",)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ def _deep(method: str, family: str, arch: str) -> Family:
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
         X, y, meta = task.split("train")
         Xv, yv, _ = task.split("val")
+        if method == "shortcut-decorrelated":  # ERM, the marker at one rate per class
+            X = spread_shortcuts(X, task.array("train", "shortcut_masks"), y, seed)
+            Xv = spread_shortcuts(Xv, task.array("val", "shortcut_masks"), yv, seed + 1)
         module = deep.train_network(
             arch,
             X,
@@ -86,7 +92,7 @@ def _deep(method: str, family: str, arch: str) -> Family:
             Xv,
             yv,
             seed=seed,
-            method="erm" if method == "wavelet" else method,
+            method="erm" if method in ("wavelet", "shortcut-decorrelated") else method,
             sample_weight=tabular.group_weights(meta) if method == "reweight" else None,
             config=config,
             arch_config={"n_classes": len(task.spec.label.classes)},
@@ -117,6 +123,11 @@ def families(method: str, task: Task, family: str | None = None) -> list[Family]
     if method not in METHODS:
         raise MedFailError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     if method not in methods_for(task):
+        if method in NEEDS_SHORTCUT_MASKS:
+            raise MedFailError(
+                f"{method} copies the recorded shortcut onto every image; {task.spec.ref} records "
+                "none (features.array.shortcut_masks)"
+            )
         raise MedFailError(f"{method} trains image models; {task.spec.ref} has no image inputs")
     known = available_families(task)
     if family is not None and family not in known:
@@ -136,15 +147,23 @@ def methods_for(task: Task) -> list[str]:
     """The methods that apply to ``task``'s inputs."""
     array = task.spec.features.array
     image = array is not None and array.kind == "image"
-    return [m for m in METHODS if image or m not in IMAGE_ONLY]
+    marked = image and array is not None and array.shortcut_masks
+    return [
+        m
+        for m in METHODS
+        if (image or m not in IMAGE_ONLY) and (marked or m not in NEEDS_SHORTCUT_MASKS)
+    ]
 
 
+_NONE = {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False}
 FLAGS = {
-    "erm": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
-    "reweight": {"extra_data": False, "uses_group_labels": True, "uses_ood_val": False},
-    "mixup": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
-    "pgd-at": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
-    "wavelet": {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False},
+    "erm": _NONE,
+    "reweight": _NONE | {"uses_group_labels": True},
+    "mixup": _NONE,
+    "pgd-at": _NONE,
+    "wavelet": _NONE,
+    # uses the shortcut's recorded pixels: privileged annotations, a reference only
+    "shortcut-decorrelated": _NONE | {"uses_annotations": True},
 }
 
 

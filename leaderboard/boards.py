@@ -18,6 +18,7 @@ from benchmark.boards.entries import (
     Board,
     board_table,
     format_table,
+    gallery_images,
     headline_split,
     load_boards,
 )
@@ -78,3 +79,14 @@ def render_board(board: Board, rank_by: str) -> None:
         f"headline split `{split}` (shift: relative AUROC drop from id_test to ood_test)"
     )
     st.dataframe(format_table(board_table(board, rank_by)), hide_index=True)
+    for entry in board.entries:
+        images = gallery_images(entry)
+        if images:
+            name = entry.metadata.name.replace("_", "\\_")  # [a-z0-9._-]: no other Markdown
+            with st.expander(f"Explanation gallery: {name}"):
+                st.caption(
+                    "Per image: the image; each attribution method's positive map (red to "
+                    "yellow); the lesion mask (green outline) and the shortcut's pixels "
+                    "(magenta); the raters' masks (one colour each). First seed."
+                )
+                st.image([str(p) for p in images], caption=[p.stem for p in images])

@@ -32,7 +32,14 @@ from benchmark.common.files import atomic_write_text, replace_dir, staging
 from benchmark.common.safe_yaml import read_yaml
 from benchmark.common.schema import StrictModel
 from benchmark.errors import MedFailError
-from benchmark.results.report import PREDICTIONS_FILE, REPORT_FILE, MetricResult, Report
+from benchmark.results.gallery import GALLERY_DIR
+from benchmark.results.report import (
+    EXAMPLES_FILE,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    MetricResult,
+    Report,
+)
 from benchmark.scoring.probes import PROBES, default_config
 from benchmark.scoring.rescore import recheck
 from benchmark.tasks.registry import resolve
@@ -124,7 +131,8 @@ class Headline(NamedTuple):
     """A dimension's headline: ``reduce`` picks the worst attribute summary row (min/max).
 
     ``split`` pins the split (shift is read on ``ood_test``); None means the board's
-    headline split (:func:`headline_split`).
+    headline split (:func:`headline_split`). ``attribute`` picks the row of one attribute
+    (the explanation probe's attribution method).
     """
 
     label: str
@@ -133,6 +141,7 @@ class Headline(NamedTuple):
     direction: Literal["higher", "lower"]
     reduce: Literal["min", "max"] | None
     split: str | None = None
+    attribute: str | None = None
 
 
 #: Dimension -> headline metric; the dimension names are the valid ``rank_by`` values.
@@ -143,6 +152,22 @@ HEADLINES: dict[str, Headline] = {
     "fairness_gap": Headline("EOD sum", "fairness", "eod_sum", "lower", "max"),
     "shift": Headline(
         "AUROC relative drop ID→OOD", "shift", "shift_robustness_auroc", "lower", None, "ood_test"
+    ),
+    "explanation": Headline(
+        "Grad-CAM Dice to lesion",
+        "explanation",
+        "saliency_dice",
+        "higher",
+        None,
+        attribute="gradcam",
+    ),
+    "shortcut": Headline(
+        "IG mass on shortcut",
+        "explanation",
+        "shortcut_mass",
+        "lower",
+        None,
+        attribute="integrated_gradients",
     ),
 }
 
@@ -197,7 +222,7 @@ def _report_problems(metadata: EntryMetadata, reports: dict[int, Report]) -> lis
 
 
 def _check_extra_files(reports: dict[int, Report], extra_files: dict[int, list[Path]]) -> None:
-    reserved = {REPORT_FILE, PREDICTIONS_FILE}
+    reserved = {REPORT_FILE, PREDICTIONS_FILE, EXAMPLES_FILE, GALLERY_DIR}
     for seed, paths in extra_files.items():
         if seed not in reports:
             raise MedFailError(f"extra files given for seed {seed}, which has no report")
@@ -502,6 +527,29 @@ def load_board(folder: Path, check: Check = "full") -> Board:
 # --- ranking -------------------------------------------------------------------------
 
 
+#: Largest gallery image the leaderboard shows, in bytes (MedFail's are about 10 KB).
+MAX_GALLERY_BYTES = 1_000_000
+#: Most gallery images shown per entry.
+MAX_GALLERY_IMAGES = 12
+
+
+def gallery_images(entry: Entry) -> list[Path]:
+    """The explanation overlays of the entry's first seed (``seed-<k>/gallery/*.png``):
+    regular files (no links) of at most :data:`MAX_GALLERY_BYTES`, by name, at most
+    :data:`MAX_GALLERY_IMAGES`."""
+    if not entry.reports:
+        return []
+    folder = entry.path / f"{SEED_PREFIX}{min(entry.reports)}" / GALLERY_DIR
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    found = [
+        p
+        for p in sorted(folder.glob("*.png"))
+        if not p.is_symlink() and p.is_file() and p.stat().st_size <= MAX_GALLERY_BYTES
+    ]
+    return found[:MAX_GALLERY_IMAGES]
+
+
 def headline_split(board: Board) -> str:
     """``ood_test`` when the board's reports scored it, else ``id_test``."""
     scored = any("ood_test" in r.splits for e in board.entries for r in e.reports.values())
@@ -513,7 +561,9 @@ def _headline_result(report: Report, headline: Headline, split: str) -> MetricRe
     split = headline.split or split
     if headline.reduce is None:
         try:
-            return report.metric(headline.metric, split, probe=headline.probe)
+            return report.metric(
+                headline.metric, split, probe=headline.probe, attribute=headline.attribute
+            )
         except KeyError:
             return None
     try:

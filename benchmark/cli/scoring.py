@@ -21,6 +21,7 @@ from benchmark.cli.common import (
     progress,
     resolve_ref,
 )
+from benchmark.errors import MedFailError
 
 
 def evaluate_cmd(
@@ -40,6 +41,8 @@ def evaluate_cmd(
 ) -> None:
     """Score a model on a task: every metric with a bootstrap CI, in one report."""
     from benchmark.cli.tables import claim_table, frame_records, report_tables
+    from benchmark.results.gallery import GALLERY_DIR
+    from benchmark.results.report import EXAMPLES_FILE, PREDICTIONS_FILE
     from benchmark.scoring.evaluate import check_bootstrap, evaluate
     from benchmark.tasks.task import Task
     from benchmark.tasks.validity import failure_claim, reference_of
@@ -73,9 +76,8 @@ def evaluate_cmd(
             out.print(claim_table(claim, {report.model.name: [report]}, reference))
     for w in report.warnings:
         err.print(Text("warning: ", style="yellow") + Text(w), soft_wrap=True)
-    saved = f"report: {path}" + (
-        f" (+ {out_dir / 'predictions.parquet'})" if save_predictions else ""
-    )
+    beside = [n for n in (PREDICTIONS_FILE, EXAMPLES_FILE, GALLERY_DIR) if (out_dir / n).exists()]
+    saved = f"report: {path}" + (f" (+ {', '.join(beside)} beside it)" if beside else "")
     (err if fmt else out).print(Text(saved), soft_wrap=True)
 
 
@@ -107,3 +109,39 @@ def compare_cmd(
         emit_records([d.model_dump() for d in result.differences], as_json=False)
     else:
         out.print(comparison_table(result, all_rows=all_rows))
+
+
+def stability_cmd(
+    paths: list[Path] = typer.Argument(
+        ...,
+        help="An entry folder (its seeds), or report folders of one model's seeds "
+        "(numbered 0, 1, ... as given)",
+    ),
+    split: str = typer.Option("ood_test", "--split", help="The split to read importance on."),
+    top_k: int = typer.Option(5, "--top-k", help="Features each seed picks (Fleiss' kappa)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Do an entry's seeds agree on which features matter? From the explanation probe's SHAP
+    importance (mean |SHAP| per feature): Spearman's rank correlation for each pair of
+    seeds, and Fleiss' kappa of "in the top k" with each seed as a rater. Reports need
+    the explanation probe (medfail evaluate --probe explanation)."""
+    from benchmark.boards.entries import load_runs
+    from benchmark.cli.tables import stability_table
+    from benchmark.scoring.explanation_stability import stability
+
+    runs: dict = {}
+    names = []
+    for path in paths:
+        name, found = load_runs(path)
+        names.append(name)
+        if len(paths) > 1 and len(found) == 1:  # one report each: numbered as given
+            found = {len(runs): next(iter(found.values()))}
+        twice = sorted(set(runs) & set(found))
+        if twice:
+            raise MedFailError(f"{path}: training seed(s) {twice} given twice")
+        runs |= found
+    result = stability(runs, split=split, k=top_k)
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=1) + "\n")
+    else:
+        out.print(stability_table(" + ".join(dict.fromkeys(names)), result))

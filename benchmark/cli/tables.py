@@ -30,6 +30,7 @@ from benchmark.common.conventions import (
 )
 from benchmark.results.report import MetricResult, Report
 from benchmark.scoring.compare import Comparison
+from benchmark.scoring.explanation_stability import Stability
 from benchmark.tasks.spec import ValidityClaim
 from benchmark.tasks.validity import claim_metric, outcome
 
@@ -172,7 +173,132 @@ def report_tables(report: Report) -> list[Table]:
         tables.append(corruption_table(report))
     if any(p.name == "adversarial" and p.metrics for p in report.probes):
         tables.append(adversarial_table(report))
+    if any(p.name == "explanation" and p.metrics for p in report.probes):
+        shap = any(m.metric == "shap_importance" for m in report.probe("explanation").metrics)
+        tables.append((shap_table if shap else explanation_table)(report, splits))
+    if not names and len(tables) > 1:  # no performance or calibration rows: say so once
+        tables[1].title = f"{title}\n{tables[1].title}"
+        tables = tables[1:]
     return tables
+
+
+#: Rows of the explanation table per attribution method, then the method-free rows.
+EXPLANATION_ROWS = [
+    "saliency_dice",
+    "pointing_game",
+    "relevance_mass",
+    "pixel_auroc",
+    "saliency_dice_of_ceiling",
+    "shortcut_mass",
+    "counterfactual_peak_moved",
+    "trust_rank_correlation",
+]
+SHARED_ROWS = [
+    "rater_saliency_dice",
+    "rater_pointing_game",
+    "rater_kappa",
+    "counterfactual_delta_p",
+]
+METHOD_LABELS = {"gradcam": "Grad-CAM", "integrated_gradients": "IG", "occlusion": "occlusion"}
+
+
+#: Features shown in the SHAP table (the rest: --json).
+SHAP_ROWS = 10
+COUNTERFACTUAL_ROWS = [
+    "counterfactual_found",
+    "counterfactual_validity",
+    "counterfactual_proximity",
+    "counterfactual_sparsity",
+]
+
+
+def shap_table(report: Report, splits: list[str]) -> Table:
+    """Tabular explanation: mean |SHAP| per feature (largest first), then the
+    counterfactuals of false negatives and the features they change most often."""
+    probe = report.probe("explanation")
+    measured = probe.config.get("measured") or {}
+    t = _table("Explanation: mean |SHAP| per feature, counterfactuals of false negatives")
+    t.add_column("", no_wrap=True)
+    t.add_column("feature / metric", no_wrap=True)
+    for split in splits:
+        t.add_column(split, no_wrap=True)
+
+    def mean_over_splits(metric: str, feature: str) -> float:
+        values = [_get(report, "explanation", metric, sp, attribute=feature) for sp in splits]
+        found = [m.value for m in values if m is not None and m.value is not None]
+        return float(np.mean(found)) if found else -math.inf
+
+    shown: list[MetricResult | None] = []
+    sections = [("|SHAP|", "shap_importance"), ("CF changes", "counterfactual_changed")]
+    for label, metric in sections:
+        features = sorted(
+            {m.attribute for m in probe.metrics if m.metric == metric and m.attribute},
+            key=lambda f: -mean_over_splits(metric, f),
+        )[:SHAP_ROWS]
+        for i, feature in enumerate(features):
+            cells = [_get(report, "explanation", metric, sp, attribute=feature) for sp in splits]
+            shown += cells
+            last = i == len(features) - 1
+            t.add_row(label if i == 0 else "", Text(feature), *map(_cell, cells), end_section=last)
+        if metric == "shap_importance":
+            for i, row in enumerate(COUNTERFACTUAL_ROWS):
+                cells = [_get(report, "explanation", row, sp) for sp in splits]
+                if not any(cells):
+                    continue
+                shown += cells
+                t.add_row("DiCE" if i == 0 else "", Text(_label(row)), *map(_cell, cells))
+    how = "; ".join(f"{k}: {v}" for k, v in measured.get("methods", {}).items())
+    frozen = ", ".join(measured.get("immutable", [])) or "none"
+    extra = f"{how}\nnever changed by a counterfactual: {frozen}; every feature: --json"
+    t.caption = _caption(COUNTERFACTUAL_ROWS, _reasons(shown), extra)
+    return t
+
+
+def explanation_table(report: Report, splits: list[str]) -> Table:
+    """Alignment per attribution method (rows) and split (columns), the human ceiling and
+    the counterfactual change in p; the sanity verdicts in the caption."""
+    probe = report.probe("explanation")
+    measured = probe.config.get("measured") or {}
+    explained = measured.get("explained", {})
+    sizes = ", ".join(f"{s} {n}" for s, n in explained.items())
+    table = _table(f"Explanation alignment (images explained: {sizes}): value [CI]")
+    table.add_column("maps", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    for s in splits:
+        table.add_column(s, no_wrap=True)
+    methods = list(
+        dict.fromkeys(m.attribute for m in probe.metrics if m.attribute and "/" not in m.attribute)
+    )
+    groups = [(METHOD_LABELS.get(m, m), m, EXPLANATION_ROWS) for m in methods]
+    groups.append(("raters", None, SHARED_ROWS[:3]))
+    groups.append(("model", None, SHARED_ROWS[3:]))
+    shown: list[MetricResult | None] = []
+    names: list[str] = []
+    for label, attribute, rows in groups:
+        present = [
+            r
+            for r in rows
+            if any(_get(report, "explanation", r, s, attribute=attribute) for s in splits)
+        ]
+        for i, metric in enumerate(present):
+            cells = [_get(report, "explanation", metric, s, attribute=attribute) for s in splits]
+            shown += cells
+            names.append(metric)
+            table.add_row(
+                label if i == 0 else "",
+                Text(_label(metric)),
+                *map(_cell, cells),
+                end_section=i == len(present) - 1,
+            )
+    verdicts = [
+        f"{METHOD_LABELS.get(m, m)} "
+        + ("passed" if c.get("passed") else "not run" if c.get("passed") is None else "FAILED")
+        for m, c in measured.get("sanity", {}).items()
+    ]
+    extra = "sanity check: " + ", ".join(verdicts) if verdicts else ""
+    extra += "\nper group and site, the Dice-vs-k curve, sanity steps: --json"
+    table.caption = _caption(list(dict.fromkeys(names)), _reasons(shown), extra)
+    return table
 
 
 def fairness_tables(report: Report, splits: list[str]) -> list[Table]:
@@ -313,7 +439,28 @@ BOARD_LABELS = {
     "fairness": "WG AUROC",
     "fairness_gap": "EOD",
     "shift": "Drop",
+    "explanation": "Dice",
+    "shortcut": "Shortcut",
 }
+
+
+def stability_table(name: str, s: Stability) -> Table:
+    """Each feature's mean importance and top-k share over the seeds; the pairwise rank
+    correlations and Fleiss' kappa in the caption."""
+    t = _table(f"{name}: SHAP importance on {s.split} over seeds {s.seeds}")
+    t.min_width = min(80, len(str(t.title)))
+    t.add_column("feature", no_wrap=True)
+    t.add_column("mean |SHAP|", justify="right", no_wrap=True)
+    t.add_column(f"in top {s.k}", justify="right", no_wrap=True)
+    for f in s.features:
+        t.add_row(Text(f.feature), _num(f.mean_importance, 4), f"{100 * f.top_k_share:.0f}%")
+    pairs = ", ".join(f"{p.a}-{p.b} {_num(p.rank_correlation)}" for p in s.pairs)
+    t.caption = Text(
+        f"rank correlation per seed pair: {pairs} (mean {_num(s.mean_rank_correlation)}); "
+        f"Fleiss' kappa of the top {s.k}: {_num(s.fleiss_kappa_top_k)} (1 = every seed "
+        "picks the same features, 0 = chance)"
+    )
+    return t
 
 
 def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
@@ -323,9 +470,15 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
     ranked = HEADLINES[rank_by]
     split = ranked.split or headline_split(board)
     t = _table(f"{board.task}: ranked by {ranked.label} on {split}")
+    t.min_width = min(80, len(str(t.title)))  # a board of few columns keeps its title whole
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("entry", no_wrap=True)
-    order = [rank_by, *(d for d in HEADLINES if d != rank_by)]
+    empty = [
+        d
+        for d in HEADLINES
+        if d != rank_by and len(table) and table[f"{d}_mean"].astype(float).isna().all()
+    ]
+    order = [rank_by, *(d for d in HEADLINES if d != rank_by and d not in empty)]
     for dim in order:
         arrow = "↑" if HEADLINES[dim].direction == "higher" else "↓"
         t.add_column(
@@ -353,13 +506,10 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         f"{names}. Means over {'/'.join(map(str, seeds)) or 0} seed(s); [CI] = mean of the "
         "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
     ]
-    empty = [
-        BOARD_LABELS[d]
-        for d in order
-        if len(table) and table[f"{d}_mean"].astype(float).isna().all()
-    ]
     if empty:
-        notes.append(f"{', '.join(empty)}: n/a for every entry (e.g. the task has no ood_test)")
+        notes.append(
+            f"not shown, n/a for every entry: {', '.join(HEADLINES[d].label for d in empty)}"
+        )
     if any(row["ci_notes"] for row in table.to_dict("records")):
         notes.append("no [CI]: a seed's interval was withheld or undefined (why: --json)")
     if ranked.metric in APPROXIMATE_CI:

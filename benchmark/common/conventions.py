@@ -141,7 +141,91 @@ METRIC_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
             "robust accuracy rises with eps, or input gradients are zero or NaN.",
         ),
     ],
-    "explanation": [("saliency_dice", "Dice(A, B) = 2|A n B| / (|A| + |B|) against the ROI.")],
+    "explanation": [
+        (
+            "saliency_dice",
+            "Dice = 2|A n M| / (|A| + |M|) of the k most attributed pixels A against the "
+            "lesion mask M, k = the mask's own area (ties in row-major order); mean over the "
+            "images with a lesion mask. Per attribution method (`attribute`), per group and "
+            "per site (`attribute` method/attribute, `group`); the Dice-vs-k curve is kept.",
+        ),
+        (
+            "pointing_game",
+            "1 if the map's first maximal pixel lies within `tolerance` pixels (Chebyshev) "
+            "of M, else 0 (Zhang et al., 2018); mean over lesion images.",
+        ),
+        (
+            "relevance_mass",
+            "Positive attribution inside M over all positive attribution (Arras et al., "
+            "2022); mean over lesion images.",
+        ),
+        (
+            "pixel_auroc",
+            "AUROC of the map as a pixel detector of M, ties 1/2; mean over lesion images.",
+        ),
+        (
+            "<metric>_of_ceiling",
+            "The model's mean over the human ceiling's mean on the same images "
+            "(1 = as good as one rater against the others).",
+        ),
+        (
+            "rater_<metric>",
+            "The human ceiling: each rater's mask scored as a map against the majority of "
+            "the other raters (leave-one-rater-out), averaged over raters; `rater_kappa` is "
+            "Fleiss' kappa of the raters over an image's pixels. Means over lesion images.",
+        ),
+        (
+            "shortcut_mass",
+            "Share of positive attribution on the recorded shortcut pixels (the burned-in "
+            "marker); mean over the images that carry it.",
+        ),
+        (
+            "counterfactual_delta_p",
+            "p(with lesion) - p(without) per counterfactual pair (one patient, the same "
+            "image but for the lesion); mean over pairs.",
+        ),
+        (
+            "counterfactual_peak_moved",
+            "Share of pairs whose map peak lies on the inserted lesion (within `tolerance`) "
+            "on the lesion image and off it on the lesion-free image.",
+        ),
+        (
+            "trust_rank_correlation",
+            "Spearman's rho between p and saliency_dice over lesion images: do confident "
+            "detections point at the lesion? (replicates: weighted Pearson of the ranks).",
+        ),
+        (
+            "saliency_dice_gap",
+            "Explanation disparity: saliency_dice of a group minus the reference group's.",
+        ),
+        (
+            "degenerate_maps",
+            "Share of maps with a NaN or constant value: counted here, never scored as 0.",
+        ),
+        (
+            "shap_importance",
+            "Tabular tasks: mean |SHAP value| of a feature (`attribute`) over the explained "
+            "rows; TreeExplainer (log-odds) for tree ensembles, else a PermutationExplainer "
+            "on p with a seeded background of train rows (the report states which). "
+            "Stability across seeds: rank correlation and Fleiss' kappa of the top k.",
+        ),
+        (
+            "counterfactual_validity",
+            "Tabular tasks, false negatives at the frozen threshold: DiCE counterfactuals "
+            "with group attributes, site, age, sex, race and ethnicity frozen; the share that "
+            "reach p >= t when rescored. Also `counterfactual_found` (queries with one), "
+            "`counterfactual_proximity` (mean |change| / MAD over numeric features), "
+            "`counterfactual_sparsity` (features changed), `counterfactual_changed` per "
+            "feature.",
+        ),
+        (
+            "sanity check",
+            "Cascading randomisation of the model's layers, output first (Adebayo et al., "
+            "2018): rank correlation and SSIM with the trained model's maps per step; a "
+            "method whose maps keep rank correlation >= 0.5 with every layer random fails "
+            "and its alignment numbers are withheld.",
+        ),
+    ],
 }
 
 PROBE_NAMES: tuple[str, ...] = tuple(METRIC_DEFINITIONS)
@@ -215,13 +299,23 @@ METRIC_RANGES: tuple[tuple[str, float, float], ...] = (
     (r"shift_robustness_.+", -math.inf, 1.0),  # (m_ID - m_OOD) / m_ID with m >= 0
     (r"relative_(ce|mce)", -math.inf, math.inf),  # E_cs - E_clean may be negative
     (r"eod_sum", 0.0, 2.0),  # |dTPR| + |dFPR|
+    (r".+_of_ceiling", 0.0, math.inf),  # a model's alignment over the raters' own
+    (r"shap_importance|counterfactual_(proximity|sparsity)", 0.0, math.inf),
+    (r"counterfactual_(found|validity|changed)", 0.0, 1.0),
+    (r"rater_kappa|trust_rank_correlation|counterfactual_delta_p", -1.0, 1.0),
+    (
+        r"(rater_)?(saliency_dice|pointing_game|relevance_mass|pixel_auroc)|shortcut_mass"
+        r"|counterfactual_peak_moved|degenerate_maps",
+        0.0,
+        1.0,
+    ),
     (r"disparate_impact|equal_opportunity_ratio_gap|ce|mce", 0.0, math.inf),  # ratios
     (r"threshold_drift|.+_gap|ood_minus_id_.+|balanced_error_increase", -1.0, 1.0),
     (
         r"(robust_)?(auroc|auprc|accuracy|f1|sensitivity)|sensitivity_at_specificity|brier"
         r"|ece_.+|selection_rate|tpr|fpr|worst_group_.+|attack_success_rate"
         r"|demographic_parity_(difference|ratio)|equalized_odds_difference_max"
-        r"|(clean_|mean_)?balanced_error|saliency_dice",
+        r"|(clean_|mean_)?balanced_error",
         0.0,
         1.0,
     ),
@@ -271,6 +365,31 @@ METRIC_LABELS: dict[str, str] = {
     "mean_balanced_error": "Mean err",
     "mce": "mCE",
     "relative_mce": "Rel mCE",
+    "saliency_dice": "Sal Dice",
+    "pointing_game": "Pointing",
+    "relevance_mass": "Rel mass",
+    "pixel_auroc": "Pix AUROC",
+    "shortcut_mass": "Shortcut",
+    "counterfactual_delta_p": "CF Δp",
+    "counterfactual_peak_moved": "CF peak",
+    "trust_rank_correlation": "Trust ρ",
+    "saliency_dice_gap": "Dice gap",
+    "degenerate_maps": "Degen",
+    "saliency_dice_of_ceiling": "Dice/ceil",
+    "pointing_game_of_ceiling": "Point/ceil",
+    "relevance_mass_of_ceiling": "Mass/ceil",
+    "pixel_auroc_of_ceiling": "PixA/ceil",
+    "rater_saliency_dice": "Rater Dice",
+    "rater_pointing_game": "Rater pt",
+    "rater_relevance_mass": "Rater mass",
+    "rater_pixel_auroc": "Rater PixA",
+    "rater_kappa": "Fleiss κ",
+    "shap_importance": "|SHAP|",
+    "counterfactual_found": "CF found",
+    "counterfactual_validity": "CF valid",
+    "counterfactual_proximity": "CF prox",
+    "counterfactual_sparsity": "CF sparse",
+    "counterfactual_changed": "CF changed",
 }
 #: Prefixes of derived metrics and the short form of each (the rest is the base label).
 _DERIVED = {"shift_robustness_": "Drop ", "ood_minus_id_": "Δ "}

@@ -19,6 +19,7 @@ from benchmark.errors import MedFailError
 PIP_NAMES = {
     "PIL": "pillow",
     "art": "adversarial-robustness-toolbox",
+    "dice_ml": "dice-ml",
     "huggingface_hub": "huggingface-hub",
     "pywt": "PyWavelets",
     "skimage": "scikit-image",

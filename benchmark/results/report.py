@@ -20,10 +20,14 @@ from benchmark.common.files import atomic_write_text, read_limited
 from benchmark.common.hashing import sha256_file
 from benchmark.common.schema import StrictModel
 from benchmark.errors import MedFailError
+from benchmark.results.gallery import GALLERY_DIR, write_gallery
 from benchmark.results.predictions_file import read_predictions, write_predictions
 
 REPORT_FILE = "report.json"
 PREDICTIONS_FILE = "predictions.parquet"
+EXAMPLES_FILE = "examples.parquet"
+#: Most example rows per scored row (one per attribution method, of at most three).
+EXAMPLES_PER_ROW = 3
 SCHEMA_VERSION = 1
 #: Most prediction rows any report's file may hold (the largest task scores about 120,000
 #: rows; its derived copies add a few thousand).
@@ -117,6 +121,8 @@ class ProbeResult(StrictModel):
     warnings: list[str] = []
 
     _predictions: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _examples: pd.DataFrame | None = PrivateAttr(default=None)
+    _gallery: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     @property
     def predictions(self) -> dict[str, Any]:
@@ -126,6 +132,26 @@ class ProbeResult(StrictModel):
 
     def with_predictions(self, predictions: dict[str, Any]) -> ProbeResult:
         self._predictions = dict(predictions)
+        return self
+
+    @property
+    def examples(self) -> pd.DataFrame | None:
+        """Per-example scores behind the probe's numbers (the explanation probe's map
+        scores), saved in ``examples.parquet`` with the predictions; None if none."""
+        return self._examples
+
+    def with_examples(self, examples: pd.DataFrame | None) -> ProbeResult:
+        self._examples = examples
+        return self
+
+    @property
+    def gallery(self) -> list[dict[str, Any]]:
+        """Images with their maps and masks, written as PNG overlays beside the report
+        (:mod:`benchmark.results.gallery`); not kept when the report is read back."""
+        return self._gallery
+
+    def with_gallery(self, items: list[dict[str, Any]]) -> ProbeResult:
+        self._gallery = list(items)
         return self
 
 
@@ -178,6 +204,9 @@ class Report(StrictModel):
     predictions_sha256: str | None = Field(
         default=None, description="sha256 of the predictions.parquet saved with this report"
     )
+    examples_sha256: str | None = Field(
+        default=None, description="sha256 of the examples.parquet saved with this report"
+    )
 
     _predictions: pd.DataFrame | None = PrivateAttr(default=None)
 
@@ -195,6 +224,12 @@ class Report(StrictModel):
         derived copies (scores under attack) of at most as many rows again per probe; and
         never more than :data:`MAX_SCORED_ROWS` in all, whatever the report claims."""
         return min(sum(self.splits.values()) * (1 + len(self.probes)), MAX_SCORED_ROWS)
+
+    def max_example_rows(self) -> int:
+        """The most rows this report's examples file can hold (per probe with examples: one
+        row per scored test row and attribution method)."""
+        tests = sum(n for s, n in self.splits.items() if s != "val")
+        return min(tests * EXAMPLES_PER_ROW * len(self.probes), MAX_SCORED_ROWS)
 
     def probe(self, name: str) -> ProbeResult:
         for p in self.probes:
@@ -226,25 +261,46 @@ class Report(StrictModel):
         return pd.DataFrame(rows, columns=list(MetricResult.model_fields))
 
     def save(self, folder: str | Path, *, predictions: bool = False) -> Path:
-        """Write ``report.json`` (and ``predictions.parquet`` if asked) atomically.
+        """Write ``report.json`` (with ``predictions``: also ``predictions.parquet`` and,
+        when a probe kept per-example scores, ``examples.parquet``) atomically, and the
+        gallery's PNGs (``gallery/``) when a probe made one.
 
-        The report records the predictions file's sha256, so :meth:`load` attaches only the
-        file written with it; a report saved without predictions attaches none, and a
-        predictions file left in ``folder`` by an earlier report is removed.
+        The report records each file's sha256, so :meth:`load` attaches only the files
+        written with it; files left in ``folder`` by an earlier report are removed.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        report = self.model_copy(update={"predictions_sha256": None})
+        update: dict[str, str | None] = {"predictions_sha256": None, "examples_sha256": None}
+        examples = self._examples_frame()
         if predictions:
             if self._predictions is None:
                 raise MedFailError("this report kept no predictions to save")
-            digest = write_predictions(self._predictions, folder / PREDICTIONS_FILE)
-            report = self.model_copy(update={"predictions_sha256": digest})
+            update["predictions_sha256"] = write_predictions(
+                self._predictions, folder / PREDICTIONS_FILE
+            )
+            if examples is not None:
+                update["examples_sha256"] = write_predictions(examples, folder / EXAMPLES_FILE)
+        report = self.model_copy(update=update)
         path = folder / REPORT_FILE
         atomic_write_text(path, report.model_dump_json(indent=1) + "\n")
-        if not predictions:  # after the new report is in place: an earlier model's numbers
-            (folder / PREDICTIONS_FILE).unlink(missing_ok=True)
+        # after the new report is in place: an earlier model's files go
+        for name, key in (
+            (PREDICTIONS_FILE, "predictions_sha256"),
+            (EXAMPLES_FILE, "examples_sha256"),
+        ):
+            if update[key] is None:
+                (folder / name).unlink(missing_ok=True)
+        write_gallery([item for p in self.probes for item in p.gallery], folder / GALLERY_DIR)
         return path
+
+    def _examples_frame(self) -> pd.DataFrame | None:
+        """Every probe's examples in one table, with a ``probe`` column first."""
+        frames = [
+            p.examples.assign(probe=p.name)[["probe", *p.examples.columns]]
+            for p in self.probes
+            if p.examples is not None
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else None
 
     @classmethod
     def load(cls, path: str | Path) -> Report:
@@ -278,4 +334,23 @@ class Report(StrictModel):
                     "report recorded (stale or edited)"
                 )
             report._predictions = read_predictions(preds, report.max_prediction_rows())
+        if report.examples_sha256 is not None:
+            report._attach_examples(path.parent / EXAMPLES_FILE, path)
         return report
+
+    def _attach_examples(self, file: Path, path: Path) -> None:
+        """Read the examples file the report recorded and hand each probe its rows."""
+        if not file.is_file():
+            raise MedFailError(f"{path}: its examples file {file} is missing")
+        if sha256_file(file) != self.examples_sha256:
+            raise MedFailError(
+                f"{file} does not belong to {path}: its sha256 differs from the one the "
+                "report recorded (stale or edited)"
+            )
+        frame = read_predictions(file, self.max_example_rows())
+        if "probe" not in frame.columns:
+            raise MedFailError(f"{file}: no probe column; not a MedFail examples file")
+        for p in self.probes:
+            rows = frame[frame["probe"] == p.name]
+            if len(rows):
+                p._examples = rows.drop(columns="probe").reset_index(drop=True)

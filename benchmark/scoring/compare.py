@@ -111,12 +111,21 @@ def _check_pair(a: Report, b: Report) -> None:
         raise MedFailError("both reports need their predictions (evaluate --save-predictions)")
     if a.bootstrap.seed != b.bootstrap.seed:
         raise MedFailError("the reports used different bootstrap seeds; resamples would differ")
-    configs = [{p.name: p.config for p in r.probes if p.name in RECOMPUTABLE} for r in (a, b)]
+    configs = [
+        {p.name: _settings(p.name, p.config) for p in r.probes if p.name in RECOMPUTABLE}
+        for r in (a, b)
+    ]
     shared = configs[0].keys() & configs[1].keys()
     differ = sorted(k for k in shared if configs[0][k] != configs[1][k])
     if differ or a.bootstrap.level != b.bootstrap.level:
         what = f"the {', '.join(differ)} probe settings" if differ else "the CI levels"
         raise MedFailError(f"the reports differ in {what}; re-score them alike")
+
+
+def _settings(probe: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A probe's stored config without what its run measured (two models differ there)."""
+    derived = PROBES[probe].derived_config
+    return {k: v for k, v in config.items() if k not in derived}
 
 
 def _same_rows(x: SplitPredictions, y: SplitPredictions) -> bool:
@@ -254,8 +263,12 @@ def _difference(
         jack = np.mean([x.jack - y.jack for x, y in zip(a, b, strict=True)], axis=0)
     supports = [int(x.support[0]) for x in a + b if x.support is not None]
     support = np.array([min(supports)]) if supports else None
+    minimums = [int(x.minimum[0]) for x in a + b if x.minimum is not None]
     diff = Draws(np.array([(pa - pb).mean()]), pooled[:, None], jack)
-    lo, hi, _, _ = interval(diff, level, support)
+    if minimums:  # the least support the metric's own interval needs
+        lo, hi, _, _ = interval(diff, level, support, max(minimums))
+    else:
+        lo, hi, _, _ = interval(diff, level, support)
     probe, metric, split, attribute, group = key
     return PairedDifference(
         probe=probe,

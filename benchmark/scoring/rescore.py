@@ -13,7 +13,8 @@ its recomputed twin (same probe, metric, split, attribute and group).
   and true labels are the task build's.
 
 Numbers of probes that re-run the model (corruption, adversarial) are range-checked when
-the report is read (:class:`~benchmark.results.report.MetricResult`) but not recomputed here.
+the report is read (:class:`~benchmark.results.report.MetricResult`) but not recomputed here;
+the explanation probe's are, from the per-image scores it stored (``examples.parquet``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from benchmark.tasks.spec import TaskSpec
 if TYPE_CHECKING:
     from benchmark.tasks.task import Task
 
-#: Probes whose every number follows from the predictions file alone.
-RECOMPUTABLE = ("performance", "calibration", "fairness", "shift")
+#: Probes whose every number follows from the predictions file (and, for the explanation
+#: probe, the examples file of its per-image map scores) alone.
+RECOMPUTABLE = ("performance", "calibration", "fairness", "shift", "explanation")
 #: Stored and recomputed numbers agree when ``|a - b| <= ATOL + RTOL * |b|`` (float rounding
 #: across CPUs; the same machine reproduces them bit for bit).
 RTOL, ATOL = 1e-9, 1e-12
@@ -106,6 +108,7 @@ def replay_context(
         level=report.bootstrap.level,
         seed=report.bootstrap.seed,
         interval_method=report.bootstrap.method,
+        examples={p.name: p.examples for p in report.probes if p.examples is not None},
     )
 
 
@@ -124,6 +127,9 @@ def _compare(report: Report, ctx: ScoringContext, full: bool) -> list[str]:
             fresh = {_key(m): m for m in rerun(stored, ctx).metrics}
         except TypeError as e:
             problems.append(f"{stored.name} probe config cannot be re-run: {one_line(e)}")
+            continue
+        except MedFailError as e:
+            problems.append(f"{stored.name} probe cannot be recomputed: {one_line(e)}")
             continue
         for m in stored.metrics:
             twin = fresh.pop(_key(m), None)

@@ -65,19 +65,39 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(values))
 
 
+def _blocks(
+    layers: list[tuple[str, torch.nn.Module]], blocks: int | None
+) -> list[list[tuple[str, torch.nn.Module]]]:
+    """The layers in at most ``blocks`` contiguous groups (None: one layer per step)."""
+    if blocks is None or blocks >= len(layers):
+        return [[layer] for layer in layers]
+    cuts = np.array_split(np.arange(len(layers)), blocks)
+    return [[layers[i] for i in part] for part in cuts]
+
+
 def cascading_randomisation(
-    module: torch.nn.Module, images: np.ndarray, explainer: Explainer, *, seed: int = 0
+    module: torch.nn.Module,
+    images: np.ndarray,
+    explainer: Explainer,
+    *,
+    seed: int = 0,
+    blocks: int | None = None,
 ) -> SanityResult:
     """Randomise ``module``'s layers from the output back (on a copy), and compare each
-    step's maps with the trained model's."""
+    step's maps with the trained model's. ``blocks``: randomise the layers in at most this
+    many contiguous groups, one group per step (a deep network's 100+ layers one at a time
+    cost 100+ recomputations of the maps); a step is named by its group's last layer."""
     trained = np.abs(explainer(module, images))
     model = copy.deepcopy(module)
     generator = torch.Generator().manual_seed(seed)
     steps = []
-    for name, layer in _layers(model):
+    for group in _blocks(_layers(model), blocks):
         with torch.no_grad():
-            for p in layer.parameters(recurse=False):
-                p.copy_(torch.randn(p.shape, generator=generator) * p.detach().std().clamp(min=0.1))
+            for _, layer in group:
+                for p in layer.parameters(recurse=False):
+                    scale = p.detach().std().clamp(min=0.1)
+                    p.copy_(torch.randn(p.shape, generator=generator) * scale)
+        name = group[-1][0]
         maps = np.abs(explainer(model, images))
         # a map made constant by the randomisation has lost its structure: it has changed
         rho = float(np.nan_to_num(rank_correlation(trained, maps), nan=0.0).mean())

@@ -239,6 +239,7 @@ def _fields(spec: TaskSpec, result: RecipeResult) -> str:
         ),
         "masks": "ground-truth region per sample (1 = ROI; all zero where there is none)",
         "rater_masks": "one region per rater (inter-rater variation)",
+        "shortcut_masks": "pixels of a burned-in shortcut (1 = marker; all zero if none)",
     }
     arrays = [
         [

@@ -279,11 +279,12 @@ def _check_arrays(spec: TaskSpec, arrays: dict[str, np.ndarray], n: int) -> None
             f"{where}: inputs have {inputs.shape[1]} channels, features.array.channels "
             f"names {len(array.channels)}"
         )
-    if array.masks and arrays["masks"].shape[1:] != inputs.shape[2:]:
-        raise BuildError(
-            f"{where}: masks have shape {arrays['masks'].shape[1:]} per sample, "
-            f"images {inputs.shape[2:]}"
-        )
+    for name in ("masks", "shortcut_masks"):
+        if name in array.names and arrays[name].shape[1:] != inputs.shape[2:]:
+            raise BuildError(
+                f"{where}: {name} have shape {arrays[name].shape[1:]} per sample, "
+                f"images {inputs.shape[2:]}"
+            )
     if array.rater_masks and (
         arrays["rater_masks"].ndim != 4 or arrays["rater_masks"].shape[2:] != inputs.shape[2:]
     ):

@@ -168,19 +168,22 @@ class ArraySpec(StrictModel):
     ``image``: ``(n, C, H, W)`` uint8 on disk, handed to models as float32 in [0, 1].
     ``series``: ``(n, C, T)`` float32 in each channel's physical unit, NaN = missing.
     ``masks``: the source gives a ground-truth region per sample (``(n, H, W)``, 1 = ROI);
-    ``rater_masks``: it also gives one mask per rater (``(n, R, H, W)``).
+    ``rater_masks``: it also gives one mask per rater (``(n, R, H, W)``);
+    ``shortcut_masks``: the pixels of a known shortcut (a burned-in marker) per sample
+    (``(n, H, W)``, all zero where the image has none).
     """
 
     kind: Literal["image", "series"]
     channels: list[str] = Field(min_length=1)
     masks: bool = False
     rater_masks: bool = False
+    shortcut_masks: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> ArraySpec:
         if len(set(self.channels)) != len(self.channels):
             raise ValueError(f"channels must be distinct, got {self.channels}")
-        if self.kind == "series" and (self.masks or self.rater_masks):
+        if self.kind == "series" and (self.masks or self.rater_masks or self.shortcut_masks):
             raise ValueError("masks are regions of images; a series task has none")
         if self.rater_masks and not self.masks:
             raise ValueError("rater_masks need masks (the consensus region)")
@@ -189,7 +192,9 @@ class ArraySpec(StrictModel):
     @property
     def names(self) -> list[str]:
         """The arrays a split carries, in file order."""
-        return ["inputs"] + ["masks"] * self.masks + ["rater_masks"] * self.rater_masks
+        flags = {"masks": self.masks, "rater_masks": self.rater_masks}
+        flags["shortcut_masks"] = self.shortcut_masks
+        return ["inputs", *(name for name, on in flags.items() if on)]
 
 
 class FeaturesSpec(StrictModel):

@@ -76,8 +76,8 @@ class Task:
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
     def array(self, split: str, name: str = "inputs") -> np.ndarray:
-        """One stored array of an array task (``inputs``, ``masks`` or ``rater_masks``), as
-        stored (images uint8), rows in the order of :meth:`frame`."""
+        """One stored array of an array task (``inputs``, ``masks``, ``rater_masks`` or
+        ``shortcut_masks``), as stored (images uint8), rows in the order of :meth:`frame`."""
         spec = self.spec.features.array
         if spec is None or name not in spec.names:
             have = spec.names if spec is not None else []

@@ -232,6 +232,24 @@ def test_marker_and_line_are_visible_and_never_in_masks() -> None:
     assert np.median(top[line]) > np.median(top[~line]) + 40  # the tube enters at the top
 
 
+def test_shortcut_masks_hold_exactly_the_pixels_the_shortcuts_change() -> None:
+    cohort = _cohort(marker={"base_rate": 0.5, "corner": "top_right"}, line={"base_rate": 0.3})
+    params = _params(cohort)
+    b = generate(params, 5)
+    shortcut = b.extra["shortcut_masks"].astype(bool)
+    has = (b.frame.marker.to_numpy() | b.frame.line.to_numpy()).astype(bool)
+    assert shortcut.any(axis=(1, 2)).tolist() == has.tolist()
+    scene = cohort_scene(params, 5, 0)
+    plain = replace(scene, marker=np.zeros_like(scene.marker), line=np.zeros_like(scene.line))
+    clean = render(plain, 64, cohort.style).images[:, 0]
+    changed = clean != b.inputs[:, 0]
+    assert not (changed & ~shortcut).any()  # nothing outside the recorded pixels
+    assert changed[shortcut].mean() > 0.9  # and the recorded pixels did change
+    glyph = render(replace(plain, marker=scene.marker), 64, cohort.style).shortcut_masks
+    assert not glyph[:, 16:].any() and not glyph[:, :, :48].any()  # the top-right glyph
+    assert (glyph.sum(axis=(1, 2))[scene.marker] >= 20).all()
+
+
 def test_label_noise_flips_at_the_rate_and_only_in_the_group() -> None:
     noise = LabelNoise(fnr=0.4, only={"sex": "F"})
     f = generate(_params(_cohort(n=400, label_noise=noise)), 4).frame

@@ -24,6 +24,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "shift": ("benchmark.scoring.probes.shift", "ShiftProbe"),
     "corruption": ("benchmark.scoring.probes.corruption", "CorruptionProbe"),
     "adversarial": ("benchmark.scoring.probes.adversarial", "AdversarialProbe"),
+    "explanation": ("benchmark.scoring.probes.explanation", "ExplanationProbe"),
 }
 
 

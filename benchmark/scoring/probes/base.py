@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from benchmark.models.protocol import Model
 from benchmark.results.report import IntervalMethod, MetricResult, ProbeResult
@@ -57,18 +58,21 @@ MetricKey = tuple[str, str, str, str | None, str | None]
 class Draws(NamedTuple):
     """A statistic's point values (m,), bootstrap replicates (n_boot, m) and, for BCa, its
     leave-one-patient-out jackknife values (k, m) (None: a percentile interval); as
-    recorded by :func:`emit`, also the patients behind each column (m,)."""
+    recorded by :func:`emit`, also the patients behind each column (m,) and the least
+    support each column's interval needs (m,)."""
 
     point: np.ndarray
     reps: np.ndarray
     jack: np.ndarray | None = None
     support: np.ndarray | None = None
+    minimum: np.ndarray | None = None
 
     def cols(self, index: slice | list[int]) -> Draws:
         """The columns ``index`` of every part."""
         jack = None if self.jack is None else self.jack[:, index]
         support = None if self.support is None else self.support[index]
-        return Draws(self.point[index], self.reps[:, index], jack, support)
+        minimum = None if self.minimum is None else self.minimum[index]
+        return Draws(self.point[index], self.reps[:, index], jack, support, minimum)
 
 
 #: Each metric :func:`emit` sees while recording: its draws (one column).
@@ -108,6 +112,8 @@ class ScoringContext:
     task: Task | None = None  # the scored task's data, for probes that re-run the model
     detail: Callable[[str, int, int], None] | None = None  # progress: (what, done, total)
     interval_method: IntervalMethod = "bca"  # or "percentile" (reports scored before issue 26)
+    #: per-example tables of a stored report, by probe (a replay scores them, no model run)
+    examples: dict[str, pd.DataFrame] | None = None
 
     _memo: dict[Hashable, Draws] = field(default_factory=dict, repr=False)
 
@@ -224,7 +230,8 @@ def emit(
     for i, name in enumerate(names):
         if record is not None:
             key = (probe, name, split, keys.get("attribute"), keys.get("group"))
-            record[key] = draws._replace(support=sup).cols([i])
+            least = np.broadcast_to(np.asarray(minimum), (len(names),))
+            record[key] = draws._replace(support=sup, minimum=least).cols([i])
         reason = None
         if not np.isfinite(draws.point[i]):
             reason = (reasons or {}).get(name, "undefined on this split")
@@ -253,6 +260,12 @@ class Probe(ABC):
     name: ClassVar[str]
     #: model capabilities the probe needs beyond predict_proba (see benchmark.models.protocol)
     requires: ClassVar[tuple[str, ...]] = ()
+    #: config keys a run fills in (what it measured), not settings: comparisons ignore them
+    derived_config: ClassVar[tuple[str, ...]] = ()
+
+    def settings(self) -> dict[str, Any]:
+        """The config without :attr:`derived_config`: what two runs must share to pair."""
+        return {k: v for k, v in self.config().items() if k not in self.derived_config}
 
     def config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]

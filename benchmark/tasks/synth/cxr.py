@@ -29,7 +29,9 @@ Shortcuts. ``marker``: a bright 5x3 block-letter glyph burned into a corner (let
 corner derived from the site name unless given). ``line``: a bright thin curved tube
 entering the chest from the top. With probability ``strength`` a shortcut is present
 exactly when the recorded (possibly noisy) label is ``lesion``, otherwise with
-probability ``base_rate``. Shortcuts never touch the masks.
+probability ``base_rate``. Shortcuts never touch the lesion masks; the shortcut masks
+(``shortcut_masks``) record the pixels they changed: the glyph's, and the tube's where it
+adds any intensity (all zero on an image without a shortcut).
 
 Counterfactual pairs. With ``counterfactual_pairs`` each of the cohort's ``n`` patients
 gives two rows (``2 n`` in all, ``pair`` = ``with_lesion`` then ``without_lesion``, one
@@ -253,11 +255,13 @@ class Scene:
 
 class Rendered(NamedTuple):
     """Images ``(n, 1, H, W)`` uint8, masks ``(n, H, W)`` uint8, rater masks
-    ``(n, R, H, W)`` uint8 (None without raters)."""
+    ``(n, R, H, W)`` uint8 (None without raters), shortcut masks ``(n, H, W)`` uint8 (the
+    pixels a burned-in shortcut changed: the marker's glyph, the tube's path)."""
 
     images: np.ndarray
     masks: np.ndarray
     rater_masks: np.ndarray | None
+    shortcut_masks: np.ndarray
 
 
 def _f64(x: np.ndarray | float) -> np.ndarray:
@@ -559,6 +563,7 @@ def _render_block(
     images: np.ndarray,
     masks: np.ndarray,
     rater_masks: np.ndarray | None,
+    shortcut_masks: np.ndarray,
 ) -> None:
     """Render one block of images into the given output slices."""
     m = len(sc)
@@ -639,6 +644,7 @@ def _render_block(
         np.clip(d, 0, 1, out=d)
         d *= weight
         img[tube] += d
+        shortcut_masks[tube] = d > 0
 
     # burned-in marker glyph
     marks = np.flatnonzero(sc.marker)
@@ -652,6 +658,7 @@ def _render_block(
         rr = r0 + (jit[:, :1] if top else -jit[:, :1]) + glyph_rows
         cc = c0 + (jit[:, 1:] if left else -jit[:, 1:]) + glyph_cols
         img[marks[:, None], rr, cc] = MARKER_LEVEL
+        shortcut_masks[marks[:, None], rr, cc] = 1
 
     out = apply_style(img[:, None], style, rng, copy=False)
     out *= 255
@@ -676,6 +683,7 @@ def render(
     images = np.empty((n, 1, size, size), dtype=np.uint8)
     masks = np.zeros((n, size, size), dtype=np.uint8)
     rater_masks = np.zeros((n, raters, size, size), dtype=np.uint8) if raters else None
+    shortcut_masks = np.zeros((n, size, size), dtype=np.uint8)
     for b, lo in enumerate(range(0, n, BLOCK)):
         s = slice(lo, min(lo + BLOCK, n))
         rng = np.random.default_rng([scene.noise_seed, b])
@@ -688,8 +696,9 @@ def render(
             images[s],
             masks[s],
             None if rater_masks is None else rater_masks[s],
+            shortcut_masks[s],
         )
-    return Rendered(images, masks, rater_masks)
+    return Rendered(images, masks, rater_masks, shortcut_masks)
 
 
 # ----------------------------------------------------------------------------- generate
@@ -712,10 +721,11 @@ def _cohort_batch(c: Cohort, index: int, seed: int, start: int, params: Params) 
         raters = None
         if with_.rater_masks is not None and without.rater_masks is not None:
             raters = _interleave(with_.rater_masks, without.rater_masks)
+        shortcuts = _interleave(with_.shortcut_masks, without.shortcut_masks)
         rows = np.repeat(np.arange(len(scene)), 2)
         kind = np.where(clean == 1, scene.lesion_kind[rows], 0)
     else:
-        images, masks, raters = render(scene, size, c.style)
+        images, masks, raters, shortcuts = render(scene, size, c.style)
         rows = np.arange(len(scene))
         kind = np.where(scene.lesion, scene.lesion_kind, 0)
     cols = {
@@ -731,12 +741,13 @@ def _cohort_batch(c: Cohort, index: int, seed: int, start: int, params: Params) 
     if c.counterfactual_pairs:
         frame["patient_id"] = [f"{c.site}-P{p:07d}" for p in rows]
         frame["pair"] = np.where(clean == 1, "with_lesion", "without_lesion").astype(object)
-    return SynthBatch(frame, images, masks, raters)
+    return SynthBatch(frame, images, masks, raters, extra={"shortcut_masks": shortcuts})
 
 
 def generate(params: Params, seed: int) -> SynthBatch:
     """Radiographs ``(n, 1, H, W)`` uint8 with lesion masks ``(n, H, W)`` (and rater masks
-    ``(n, R, H, W)`` when ``raters`` > 0) for every cohort, in cohort order."""
+    ``(n, R, H, W)`` when ``raters`` > 0) and shortcut masks ``(n, H, W)`` (extra array
+    ``shortcut_masks``) for every cohort, in cohort order."""
     batches, start = [], 0
     pairs = any(c.counterfactual_pairs for c in params.cohorts)
     for i, c in enumerate(params.cohorts):
