@@ -332,9 +332,10 @@ def _load_entry(
 
 
 #: Probe config entries that depend on the model, not on how it was measured: the masking
-#: badge is a finding, and reports written before 2026-11-23 put the model's own threshold
-#: in the adversarial ``goal`` text.
-FINDINGS = frozenset({"gradient_masking", "goal"})
+#: badge is a finding, reports written before 2026-11-23 put the model's own threshold
+#: in the adversarial ``goal`` text, and the explanation probe records what it measured
+#: (the sanity check's verdict, the layer Grad-CAM read) under ``measured``.
+FINDINGS = frozenset({"gradient_masking", "goal", "measured"})
 
 
 def protocol(report: Report) -> str:

@@ -324,33 +324,36 @@ class Report(StrictModel):
             raise MedFailError(
                 f"{path}: report schema {report.schema_version}; MedFail reads {SCHEMA_VERSION}"
             )
-        preds = path.parent / PREDICTIONS_FILE
         if report.predictions_sha256 is not None:
-            if not preds.is_file():
-                raise MedFailError(f"{path}: its predictions file {preds} is missing")
-            if sha256_file(preds) != report.predictions_sha256:
-                raise MedFailError(
-                    f"{preds} does not belong to {path}: its sha256 differs from the one the "
-                    "report recorded (stale or edited)"
-                )
-            report._predictions = read_predictions(preds, report.max_prediction_rows())
+            report._predictions = _recorded(
+                path, PREDICTIONS_FILE, report.predictions_sha256, report.max_prediction_rows()
+            )
         if report.examples_sha256 is not None:
-            report._attach_examples(path.parent / EXAMPLES_FILE, path)
+            frame = _recorded(
+                path, EXAMPLES_FILE, report.examples_sha256, report.max_example_rows()
+            )
+            report._attach_examples(frame, path.parent / EXAMPLES_FILE)
         return report
 
-    def _attach_examples(self, file: Path, path: Path) -> None:
-        """Read the examples file the report recorded and hand each probe its rows."""
-        if not file.is_file():
-            raise MedFailError(f"{path}: its examples file {file} is missing")
-        if sha256_file(file) != self.examples_sha256:
-            raise MedFailError(
-                f"{file} does not belong to {path}: its sha256 differs from the one the "
-                "report recorded (stale or edited)"
-            )
-        frame = read_predictions(file, self.max_example_rows())
+    def _attach_examples(self, frame: pd.DataFrame, file: Path) -> None:
+        """Hand each probe its rows of the examples table."""
         if "probe" not in frame.columns:
             raise MedFailError(f"{file}: no probe column; not a MedFail examples file")
         for p in self.probes:
             rows = frame[frame["probe"] == p.name]
             if len(rows):
                 p._examples = rows.drop(columns="probe").reset_index(drop=True)
+
+
+def _recorded(report: Path, name: str, sha256: str, max_rows: int) -> pd.DataFrame:
+    """The table ``name`` beside ``report``, which recorded its ``sha256``: refused when
+    missing, when its digest differs (stale or edited) or when it holds over ``max_rows``."""
+    file = report.parent / name
+    if not file.is_file():
+        raise MedFailError(f"{report}: its {name.split('.')[0]} file {file} is missing")
+    if sha256_file(file) != sha256:
+        raise MedFailError(
+            f"{file} does not belong to {report}: its sha256 differs from the one the "
+            "report recorded (stale or edited)"
+        )
+    return read_predictions(file, max_rows)

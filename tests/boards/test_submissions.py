@@ -434,6 +434,34 @@ def test_findings_in_a_probe_config_are_not_part_of_the_protocol() -> None:
     assert protocol(masked) == protocol(clean)  # a badge is a finding about the model
     assert protocol(with_adversarial(base | {"attacks": ["square"]})) != protocol(clean)
 
+    def with_explanation(config: dict) -> Report:
+        report = make_report()
+        probe = ProbeResult(name="explanation", config=config, metrics=[])
+        return report.model_copy(update={"probes": [*report.probes, probe]})
+
+    settings = {"methods": ["gradcam"], "max_samples": 512}
+    passed = with_explanation(settings | {"measured": {"sanity": {"gradcam": {"passed": True}}}})
+    failed = with_explanation(settings | {"measured": {"sanity": {"gradcam": {"passed": False}}}})
+    assert protocol(passed) == protocol(failed)  # what the probe measured: a finding
+    assert protocol(with_explanation(settings | {"max_samples": 64})) != protocol(passed)
+
+
+def test_gallery_images_are_plain_small_pngs(tmp_path: Path) -> None:
+    from benchmark.boards.entries import MAX_GALLERY_BYTES, gallery_images
+
+    reports = {0: make_report(), 1: make_report(auroc=0.82)}
+    folder = write_entry(tmp_path / "subs", make_metadata("mlp-erm"), reports)
+    gallery = folder / "seed-0" / "gallery"
+    gallery.mkdir()
+    (gallery / "a.png").write_bytes(b"png")
+    (gallery / "big.png").write_bytes(b"x" * (MAX_GALLERY_BYTES + 1))
+    (gallery / "note.txt").write_text("not an image")
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"secret")
+    (gallery / "link.png").symlink_to(outside)
+    [board] = load_boards(tmp_path / "subs")
+    assert [p.name for p in gallery_images(board.entries[0])] == ["a.png"]
+
 
 def test_copies_of_one_model_cannot_outvote_other_models(tmp_path: Path) -> None:
     """Three copies of one entry scored under another protocol used to win the majority

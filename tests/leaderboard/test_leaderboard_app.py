@@ -89,3 +89,25 @@ def test_text_from_files_is_never_rendered_as_markdown(
     assert f"{link}@1.0.0" in [t.value for t in at.text]  # shown, as plain text
     problems = [p for d in at.dataframe if "problem" in d.value for p in d.value["problem"]]
     assert any(link in p for p in problems)  # table cells are plain text
+
+
+def test_an_entry_s_gallery_is_shown_under_its_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from benchmark.results.gallery import write_gallery
+
+    entry = add_entry(tmp_path, "explained")
+    add_entry(tmp_path, "plain")
+    image = np.linspace(0, 1, 16 * 16).reshape(16, 16)
+    lesion = image > 0.9
+    item = {"split": "ood_test", "sample_id": "s1", "image": image, "maps": {"gradcam": image}}
+    write_gallery(
+        [item | {"lesion": lesion, "raters": None, "shortcut": None}], entry / "seed-0" / "gallery"
+    )
+    at = run_app(tmp_path, monkeypatch)
+    galleries = [e for e in at.expander if e.label.startswith("Explanation gallery")]
+    assert [e.label for e in galleries] == ["Explanation gallery: explained"]  # not "plain"
+    shown = list(at.dataframe[0].value.columns)
+    assert "Grad-CAM Dice to lesion ↑" in shown and "IG mass on shortcut ↓" in shown
