@@ -87,10 +87,13 @@ def baselines_run(
 
 def print_board(board: Board) -> None:
     """The ranked board, then the task's failure claim per entry (if it claims one)."""
-    from benchmark.cli.tables import board_claim_table, board_rich_table
+    from benchmark.cli.tables import board_claim_table, board_rich_table, board_separate_table
     from benchmark.tasks.validity import failure_claim, reference_of, shows_no_failure
 
     out.print(board_rich_table(board))
+    separate = board_separate_table(board)
+    if separate is not None:
+        out.print(separate)
     try:
         spec = resolve(board.task).spec
     except MedFailError:  # a board of a task this installation does not know

@@ -463,6 +463,39 @@ def stability_table(name: str, s: Stability) -> Table:
     return t
 
 
+#: Board dimensions printed in their own table (the 80 columns of the ranked table are
+#: full): the explanation probe's, which only tasks with masks have.
+SEPARATE_DIMENSIONS = ("explanation", "shortcut")
+
+
+def board_separate_table(board: Board) -> Table | None:
+    """The :data:`SEPARATE_DIMENSIONS` of every entry, mean over seeds [mean of the
+    per-seed CIs]; None when no entry has any of them."""
+    table = board_table(board)
+    dims = [d for d in SEPARATE_DIMENSIONS if table[f"{d}_mean"].astype(float).notna().any()]
+    if not dims:
+        return None
+    split = headline_split(board)
+    t = _table(f"{board.task}: explanation on {split}")
+    t.add_column("entry", overflow="fold")  # a long name folds; the numbers stay whole
+    for dim in dims:
+        arrow = "↑" if HEADLINES[dim].direction == "higher" else "↓"
+        t.add_column(f"{BOARD_LABELS[dim]} {arrow} [CI]", no_wrap=True)
+    for row in table.to_dict("records"):
+        cells = []
+        for dim in dims:
+            mean, low, high = (float(row[f"{dim}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
+            ci = f" [{_fix(low)}, {_fix(high)}]" if math.isfinite(low + high) else ""
+            cells.append(_num(mean) + (ci if math.isfinite(mean) else ""))
+        t.add_row(Text(str(row["entry"])), *cells)
+    names = "; ".join(f"{BOARD_LABELS[d]} = {HEADLINES[d].label}" for d in dims)
+    t.caption = Text(
+        f"{names}. Means over seeds [mean of the per-seed 95% CIs]; every explanation "
+        "number: the reports' explanation probe (--json)"
+    )
+    return t
+
+
 def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
     """A board ranked by ``rank_by``: the ranked dimension as mean over seeds [mean of the
     per-seed CIs], every other dimension as its mean over seeds."""
@@ -472,13 +505,14 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
     t = _table(f"{board.task}: ranked by {ranked.label} on {split}")
     t.min_width = min(80, len(str(t.title)))  # a board of few columns keeps its title whole
     t.add_column("#", justify="right", no_wrap=True)
-    t.add_column("entry", no_wrap=True)
+    t.add_column("entry", overflow="fold")  # a long name folds; the numbers stay whole
     empty = [
         d
         for d in HEADLINES
         if d != rank_by and len(table) and table[f"{d}_mean"].astype(float).isna().all()
     ]
-    order = [rank_by, *(d for d in HEADLINES if d != rank_by and d not in empty)]
+    others = [d for d in HEADLINES if d not in (rank_by, *empty, *SEPARATE_DIMENSIONS)]
+    order = [rank_by, *others]
     for dim in order:
         arrow = "↑" if HEADLINES[dim].direction == "higher" else "↓"
         t.add_column(
@@ -506,9 +540,10 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         f"{names}. Means over {'/'.join(map(str, seeds)) or 0} seed(s); [CI] = mean of the "
         "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
     ]
-    if empty:
+    unshown = [d for d in empty if d not in SEPARATE_DIMENSIONS]
+    if unshown:
         notes.append(
-            f"not shown, n/a for every entry: {', '.join(HEADLINES[d].label for d in empty)}"
+            f"not shown, n/a for every entry: {', '.join(HEADLINES[d].label for d in unshown)}"
         )
     if any(row["ci_notes"] for row in table.to_dict("records")):
         notes.append("no [CI]: a seed's interval was withheld or undefined (why: --json)")

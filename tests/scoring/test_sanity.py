@@ -42,3 +42,17 @@ def test_an_explainer_that_returns_the_image_fails() -> None:
     assert not result.passed
     assert all(s.rank_correlation == 1.0 and s.ssim == 1.0 for s in result.steps)
     assert "barely depend on the model" in result.reason
+
+
+def test_layers_randomised_in_blocks_name_each_block_by_its_last_layer() -> None:
+    seen: list[int] = []
+
+    def explainer(module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+        seen.append(len(x))
+        return attribute(module, x, "gradcam")
+
+    result = cascading_randomisation(_net(), _images(), explainer, seed=1, blocks=2)
+    assert [s.layer for s in result.steps] == ["2", "0"]  # blocks [6, 2] then [0]
+    one_by_one = cascading_randomisation(_net(), _images(), explainer, seed=1, blocks=None)
+    assert len(one_by_one.steps) == 3
+    assert len(seen) == 1 + 2 + 1 + 3  # the trained maps, then one per step

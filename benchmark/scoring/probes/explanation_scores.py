@@ -43,6 +43,7 @@ from benchmark.scoring.probes.base import (
     bootstrap,
     emit,
     split_seed,
+    unrecord,
 )
 from benchmark.stats.bootstrap import ratio
 from benchmark.tasks.spec import GROUP_PREFIX
@@ -285,6 +286,8 @@ WITHHELD = {
 
 
 def _withhold(rows: list[MetricResult], why: str) -> list[MetricResult]:
+    """``rows`` with the alignment numbers nulled, and left out of paired comparisons."""
+    unrecord([m for m in rows if m.metric in WITHHELD])
     return [
         m.model_copy(
             update={"value": None, "ci_low": None, "ci_high": None, "interval": None, "reason": why}
