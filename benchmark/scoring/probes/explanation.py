@@ -208,6 +208,10 @@ class ExplanationProbe(Probe):
             return self._result(ctx, stored, self.measured or {}, [])
         if ctx.spec.features.array is None:
             return self._tabular(ctx)
+        return self._images(ctx)
+
+    def _images(self, ctx: ScoringContext) -> ProbeResult:
+        """Maps of each method on each test split, scored against the masks."""
         blocker = rerun_blocker(ctx, "attribution maps")
         if blocker is not None:
             return self.skip(blocker)
@@ -242,19 +246,7 @@ class ExplanationProbe(Probe):
             gallery = _gallery(split, images, masks, frame, self.gallery_images) or gallery
         examples = pd.concat(frames, ignore_index=True)
         measured = {"methods": maker.notes, "sanity": sanity, "explained": used}
-        warnings = list(maker.warnings)
-        warnings += [
-            f"explanation probe: {m} FAILED the sanity check ({c['reason']}); its alignment "
-            "numbers are withheld"
-            for m, c in sanity.items()
-            if c["passed"] is False
-        ]
-        n_bad = int(examples["degenerate"].sum())
-        if n_bad:
-            warnings.append(
-                f"explanation probe: {n_bad} degenerate maps (NaN or constant), counted in "
-                "degenerate_maps and not scored"
-            )
+        warnings = [*maker.warnings, *_image_warnings(sanity, examples)]
         result = self._result(ctx, examples, measured, warnings)
         return result.with_examples(examples).with_gallery(gallery)
 
@@ -301,24 +293,11 @@ class ExplanationProbe(Probe):
         )
         frames, how, explained, queried = [], "", {}, {}
         for split in ctx.test_splits:
-            p = ctx.predictions[split]
             seed = split_seed(ctx.seed, f"explanation:{split}")
-            rows = sample_patients(p, self.max_samples, seed)
             X, _, _ = ctx.task.split(split)
-            values, how = explain.shap_values(
-                ctx.model,
-                ctx.spec,
-                train,
-                X.iloc[rows],
-                background=self.background,
-                seed=seed % 2**31,
-            )
-            shared = _shared_columns(subset(p, rows), NO_MASKS, split)
-            cols = {
-                f"{SHAP_PREFIX}{c}": values[:, j] for j, c in enumerate(ctx.spec.features.names)
-            }
-            frames.append(pd.DataFrame({**shared, "method": "shap", **cols}))
-            explained[split] = len(rows)
+            frame, how = self._shap(ctx, explain, split, (train, X), seed)
+            frames.append(frame)
+            explained[split] = len(frame)
             if dice:
                 frame = self._counterfactuals(ctx, explain, split, (train, y_train, X), seed)
                 queried[split] = len(frame)
@@ -336,6 +315,27 @@ class ExplanationProbe(Probe):
             "immutable": explain.immutable_features(ctx.spec),
         }
         return self._result(ctx, examples, measured, warnings).with_examples(examples)
+
+    def _shap(
+        self,
+        ctx: ScoringContext,
+        explain: Any,
+        split: str,
+        data: tuple[pd.DataFrame, pd.DataFrame],
+        seed: int,
+    ) -> tuple[pd.DataFrame, str]:
+        """One row per explained row of ``split`` (whole patients, seeded) with its SHAP
+        value per feature (``shap:<feature>``), and how they were computed."""
+        train, X = data
+        p = ctx.predictions[split]
+        rows = sample_patients(p, self.max_samples, seed)
+        values, how = explain.shap_values(
+            ctx.model, ctx.spec, train, X.iloc[rows], background=self.background, seed=seed % 2**31
+        )
+        shared = _shared_columns(subset(p, rows), NO_MASKS, split)
+        names = ctx.spec.features.names
+        cols = {f"{SHAP_PREFIX}{c}": values[:, j] for j, c in enumerate(names)}
+        return pd.DataFrame({**shared, "method": "shap", **cols}), how
 
     def _counterfactuals(
         self,
@@ -415,6 +415,23 @@ class ExplanationProbe(Probe):
             }
         seed = split_seed(ctx.seed, "explanation:sanity") % 2**31
         return {m: maker.sanity(x, m, seed) for m in maker.methods}
+
+
+def _image_warnings(sanity: dict[str, Any], examples: pd.DataFrame) -> list[str]:
+    """A warning per method that failed the sanity check, and one for degenerate maps."""
+    out = [
+        f"explanation probe: {m} FAILED the sanity check ({c['reason']}); its alignment "
+        "numbers are withheld"
+        for m, c in sanity.items()
+        if c["passed"] is False
+    ]
+    n_bad = int(examples["degenerate"].sum())
+    if n_bad:
+        out.append(
+            f"explanation probe: {n_bad} degenerate maps (NaN or constant), counted in "
+            "degenerate_maps and not scored"
+        )
+    return out
 
 
 def _gallery(
