@@ -60,7 +60,9 @@ def board_title(board: Board) -> str | None:
     return board.task if is_valid_ref(task_id, version) else None
 
 
-def render_board(board: Board, rank_by: str) -> None:
+def render_board(board: Board, rank_by: str, *, galleries: bool = True) -> None:
+    """One board: its problems, the ranked table and (``galleries``) each entry's
+    explanation overlays."""
     title = board_title(board)
     st.header(title or "A folder that is not a task version")
     if title is None:
@@ -79,7 +81,7 @@ def render_board(board: Board, rank_by: str) -> None:
         f"headline split `{split}` (shift: relative AUROC drop from id_test to ood_test)"
     )
     st.dataframe(format_table(board_table(board, rank_by)), hide_index=True)
-    for entry in board.entries:
+    for entry in board.entries if galleries else []:
         images = gallery_images(entry)
         if images:
             name = entry.metadata.name.replace("_", "\\_")  # [a-z0-9._-]: no other Markdown

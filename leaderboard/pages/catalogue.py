@@ -78,7 +78,9 @@ def main() -> None:
                 f"{r.task}: no leaderboard entries yet (medfail baselines run --task {r.task})."
             )
         else:
-            render_board(board, rank_for(case.dimensions))
+            render_board(
+                board, rank_for(case.dimensions), galleries=False
+            )  # the main page has them
 
 
 main()
