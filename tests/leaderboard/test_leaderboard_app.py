@@ -91,14 +91,9 @@ def test_text_from_files_is_never_rendered_as_markdown(
     assert any(link in p for p in problems)  # table cells are plain text
 
 
-def test_an_entry_s_gallery_is_shown_under_its_board(tmp_path: Path) -> None:
-    """Run in its own process: after AppTest renders st.image, this process's sandboxed
-    model children (multiprocessing forkserver) were measured to start in about 15 s
-    instead of 0.02 s, slowing every later skops test; the app itself never uses them."""
-    import json
-    import subprocess
-    import sys
-
+def test_an_entry_s_gallery_is_shown_under_its_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import numpy as np
 
     from benchmark.results.gallery import write_gallery
@@ -106,25 +101,13 @@ def test_an_entry_s_gallery_is_shown_under_its_board(tmp_path: Path) -> None:
     entry = add_entry(tmp_path, "explained")
     add_entry(tmp_path, "plain")
     image = np.linspace(0, 1, 16 * 16).reshape(16, 16)
+    lesion = image > 0.9
     item = {"split": "ood_test", "sample_id": "s1", "image": image, "maps": {"gradcam": image}}
-    extra = {"lesion": image > 0.9, "raters": None, "shortcut": None}
-    write_gallery([item | extra], entry / "seed-0" / "gallery")
-    code = f"""
-import json, os
-from streamlit.testing.v1 import AppTest
-os.environ["MEDFAIL_SUBMISSIONS"] = {str(tmp_path)!r}
-at = AppTest.from_file({str(APP)!r}, default_timeout=30).run()
-print(json.dumps({{
-    "exceptions": [e.value for e in at.exception],
-    "expanders": [e.label for e in at.expander],
-    "columns": list(at.dataframe[0].value.columns),
-}}))
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    shown = json.loads(done.stdout.strip().splitlines()[-1])
-    assert shown["exceptions"] == []
-    galleries = [e for e in shown["expanders"] if e.startswith("Explanation gallery")]
-    assert galleries == ["Explanation gallery: explained"]  # not "plain"
-    assert "Grad-CAM Dice to lesion ↑" in shown["columns"]
-    assert "IG mass on shortcut ↓" in shown["columns"]
+    write_gallery(
+        [item | {"lesion": lesion, "raters": None, "shortcut": None}], entry / "seed-0" / "gallery"
+    )
+    at = run_app(tmp_path, monkeypatch)
+    galleries = [e for e in at.expander if e.label.startswith("Explanation gallery")]
+    assert [e.label for e in galleries] == ["Explanation gallery: explained"]  # not "plain"
+    shown = list(at.dataframe[0].value.columns)
+    assert "Grad-CAM Dice to lesion ↑" in shown and "IG mass on shortcut ↓" in shown

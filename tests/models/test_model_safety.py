@@ -454,3 +454,25 @@ def test_many_tiny_tensors_do_not_buy_many_layers(task: Task, tmp_path: Path) ->
     )
     with pytest.raises(ModelLoadError, match="tensors, over the limit of 20,000"):
         load_model(str(many), task)
+
+
+def test_the_sandbox_child_does_not_rerun_the_parent_s_main_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """multiprocessing re-runs the parent's __main__ in each child; a Streamlit page left
+    as __main__ by AppTest reloaded every leaderboard entry there (15 s per child)."""
+    import types
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('x')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    lr = LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1])
+    path = tmp_path / "lr.skops"
+    sio.dump(lr, path)
+    model = SandboxedClassifier.open(path)
+    assert model.predict_proba(np.array([[0.0]])).shape == (1, 2)
+    model.close()
+    assert not marker.exists()
