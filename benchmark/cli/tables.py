@@ -11,6 +11,7 @@ with the intervals a ``--json`` away.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -463,6 +464,15 @@ def stability_table(name: str, s: Stability) -> Table:
     return t
 
 
+def _board_cell(row: dict[str, Any], dim: str, *, ci: bool) -> str:
+    """A board row's mean over seeds of ``dim``, with ``ci`` its [mean of the per-seed CI
+    bounds] when both are finite and the mean is."""
+    mean, low, high = (float(row[f"{dim}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
+    if ci and math.isfinite(mean) and math.isfinite(low) and math.isfinite(high):
+        return f"{_num(mean)} [{_fix(low)}, {_fix(high)}]"
+    return _num(mean)
+
+
 #: Board dimensions printed in their own table (the 80 columns of the ranked table are
 #: full): the explanation probe's, which only tasks with masks have.
 SEPARATE_DIMENSIONS = ("explanation", "shortcut")
@@ -482,12 +492,7 @@ def board_separate_table(board: Board) -> Table | None:
         arrow = "↑" if HEADLINES[dim].direction == "higher" else "↓"
         t.add_column(f"{BOARD_LABELS[dim]} {arrow} [CI]", no_wrap=True)
     for row in table.to_dict("records"):
-        cells = []
-        for dim in dims:
-            mean, low, high = (float(row[f"{dim}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
-            ci = f" [{_fix(low)}, {_fix(high)}]" if math.isfinite(low + high) else ""
-            cells.append(_num(mean) + (ci if math.isfinite(mean) else ""))
-        t.add_row(Text(str(row["entry"])), *cells)
+        t.add_row(Text(str(row["entry"])), *(_board_cell(row, dim, ci=True) for dim in dims))
     names = "; ".join(f"{BOARD_LABELS[d]} = {HEADLINES[d].label}" for d in dims)
     t.caption = Text(
         f"{names}. Means over seeds [mean of the per-seed 95% CIs]; every explanation "
@@ -519,15 +524,7 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
             f"{BOARD_LABELS[dim]} {arrow}" + (" [CI]" if dim == rank_by else ""), no_wrap=True
         )
     for row in table.to_dict("records"):
-        cells = []
-        for dim in order:
-            mean, low, high = (float(row[f"{dim}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
-            ci = (
-                f" [{_fix(low)}, {_fix(high)}]"
-                if math.isfinite(low) and math.isfinite(high)
-                else ""
-            )
-            cells.append(_num(mean) + (ci if dim == rank_by and math.isfinite(mean) else ""))
+        cells = [_board_cell(row, dim, ci=dim == rank_by) for dim in order]
         rank = "" if pd.isna(row["rank"]) else str(row["rank"])
         t.add_row(rank, Text(str(row["entry"])), *cells)
     names = "; ".join(

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
+from benchmark.common.conventions import MIN_SUPPORT
 from benchmark.common.schema import StrictModel
 from benchmark.errors import MedFailError, one_line
 from benchmark.results.report import Report
@@ -263,12 +264,13 @@ def _difference(
         jack = np.mean([x.jack - y.jack for x, y in zip(a, b, strict=True)], axis=0)
     supports = [int(x.support[0]) for x in a + b if x.support is not None]
     support = np.array([min(supports)]) if supports else None
-    minimums = [int(x.minimum[0]) for x in a + b if x.minimum is not None]
+    # the least support the metric's own interval needs (recorded by emit)
+    minimum = max(
+        (int(x.minimum[0]) for x in a + b if x.minimum is not None),
+        default=MIN_SUPPORT["rarer_class"],
+    )
     diff = Draws(np.array([(pa - pb).mean()]), pooled[:, None], jack)
-    if minimums:  # the least support the metric's own interval needs
-        lo, hi, _, _ = interval(diff, level, support, max(minimums))
-    else:
-        lo, hi, _, _ = interval(diff, level, support)
+    lo, hi, _, _ = interval(diff, level, support, minimum)
     probe, metric, split, attribute, group = key
     return PairedDifference(
         probe=probe,
