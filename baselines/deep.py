@@ -1,6 +1,7 @@
-"""Deep baselines for image and telemetry tasks: one seeded training loop (ERM, sample
-reweighting, mixup, PGD adversarial training) for the registered ``image-cnn``, ``densenet121`` and
-``series-transformer`` architectures.
+"""Deep baselines for image and telemetry tasks: one seeded training loop for the registered
+``image-cnn``, ``densenet121`` and ``series-transformer`` architectures, with every objective
+of :mod:`baselines.objectives` (ERM, reweighting, mixup, CutMix, GroupDRO, adversarial
+debiasing, DANN, CORAL) and PGD adversarial training.
 
 Inputs follow the task contracts: images ``(n, C, H, W)`` float in [0, 1], series
 ``(n, C, T)`` float in physical units with NaN where missing; labels are int class indices.
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from baselines.losses import training_loss
+from baselines import objectives
 from baselines.progress import EpochMeter, OnEpoch
 from benchmark.models import architectures
 from benchmark.perturbations.attacks import pgd_batch
@@ -35,7 +36,18 @@ SELECTION_RULE = (
     "(in-distribution), with early stopping after `patience` epochs without improvement; "
     "no test split is used"
 )
-METHODS = ("erm", "reweight", "mixup", "pgd-at")
+METHODS = (
+    "erm",
+    "reweight",
+    "mixup",
+    "pgd-at",
+    "cutmix",
+    "group-dro",
+    "adversarial-debiasing",
+    "dann",
+    "coral",
+)
+IMAGE_METHODS = ("pgd-at", "cutmix")
 IMAGE_ARCHITECTURES = ("image-cnn", "densenet121")
 SERIES_ARCHITECTURES = ("series-transformer",)
 
@@ -136,19 +148,28 @@ def train_network(
     device: str | None = None,
     arch_config: dict[str, Any] | None = None,
     on_epoch: OnEpoch | None = None,
+    groups: np.ndarray | None = None,
+    target: np.ndarray | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """Train ``arch`` with ``method`` in {erm, reweight, mixup, pgd-at}; the selected model,
-    on CPU, in eval mode. ``pgd-at`` (images only) trains on L-inf PGD examples of every
-    batch (``config.adv_eps``, ``config.adv_steps`` steps of eps/4 from a random start, as
-    Madry et al.; :func:`benchmark.perturbations.attacks.pgd_batch`).
+    """Train ``arch`` with ``method`` (one of :data:`METHODS`); the selected model, on CPU,
+    in eval mode. ``pgd-at`` (images only) trains on L-inf PGD examples of every batch
+    (``config.adv_eps``, ``config.adv_steps`` steps of eps/4 from a random start, as Madry
+    et al.; :func:`benchmark.perturbations.attacks.pgd_batch`).
 
     ``reweight`` needs ``sample_weight`` (one non-negative weight per training sample; the
     batch loss is the weighted mean cross-entropy); ``mixup`` interpolates normalised inputs
-    and one-hot targets with lambda ~ Beta(alpha, alpha) per batch. ``arch_config`` overrides
-    the architecture config read off the data (channels; ``n_classes`` = largest label + 1,
-    at least 2). Optimiser AdamW; early stopping and selection by :data:`SELECTION_RULE`.
-    Data stay on CPU; each batch is moved to ``device`` (None: CUDA when available).
-    ``on_epoch`` hears each epoch: training loss, val loss and AUROC, ETA.
+    and one-hot targets with lambda ~ Beta(alpha, alpha) per batch; ``group-dro`` and
+    ``adversarial-debiasing`` need ``groups`` (one int code per training sample); ``dann``
+    and ``coral`` need ``target`` (unlabelled inputs of the split the task allows); their
+    settings are :data:`baselines.objectives.METHOD_PARAMS`, overridden by ``params``.
+    ``init_state`` starts from given weights (transfer learning; the input statistics are
+    still the training data's). ``arch_config`` overrides the architecture config read off
+    the data (channels; ``n_classes`` = largest label + 1, at least 2). Optimiser AdamW;
+    early stopping and selection by :data:`SELECTION_RULE`. Data stay on CPU; each batch is
+    moved to ``device`` (None: CUDA when available). ``on_epoch`` hears each epoch:
+    training loss, val loss and AUROC, ETA.
     """
     config = config or default_config(arch)
     if arch not in _DEFAULTS:
@@ -157,8 +178,8 @@ def train_network(
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     if (method == "reweight") != (sample_weight is not None):
         raise ValueError("sample_weight is required by, and only used with, method 'reweight'")
-    if method == "pgd-at" and arch not in IMAGE_ARCHITECTURES:
-        raise ValueError(f"pgd-at trains image models; {arch} is not one")
+    if method in IMAGE_METHODS and arch not in IMAGE_ARCHITECTURES:
+        raise ValueError(f"{method} trains image models; {arch} is not one")
     dev = pick_device(device)
     if dev.type == "cpu":
         _set_threads(config.num_threads)
@@ -182,15 +203,35 @@ def train_network(
     rng = np.random.default_rng(seed)  # batch order, flips, mixup draws
     attack_rng = torch.Generator().manual_seed(seed)  # PGD random starts (pgd-at)
     model = architectures.build(arch, {**_arch_defaults(arch, x, n_classes), **(arch_config or {})})
+    if init_state is not None:
+        model.load_state_dict(init_state)
     model.set_input_stats(x)
+    objective = objectives.make(
+        method,
+        model,
+        x,
+        rng=rng,
+        seed=seed,
+        n_classes=n_classes,
+        mixup_alpha=config.mixup_alpha,
+        weights=w,
+        groups=groups,
+        target=None if target is None else _tensor(target, np.float32),
+        params=params,
+    )
+    extra = nn.ModuleList(objective.modules())
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    extra.to(dev)
+    trained = [*model.parameters(), *extra.parameters()]
+    opt = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
+    batches = max(1, len(y) // config.batch_size)
     best, best_state, waited = np.inf, None, 0
     meter = EpochMeter(config.max_epochs, on_epoch)
     with _deterministic(dev):
         for epoch in range(config.max_epochs):
             model.train()
-            for idx in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
+            extra.train()
+            for b, idx in enumerate(np.array_split(rng.permutation(len(y)), batches)):
                 i = torch.as_tensor(idx)
                 xb = x[i]
                 if flips:
@@ -208,15 +249,8 @@ def train_network(
                         generator=attack_rng,
                     )
                 opt.zero_grad(set_to_none=True)
-                loss = training_loss(
-                    model,
-                    xb,
-                    yb,
-                    w[i].to(dev),
-                    "erm" if method == "pgd-at" else method,
-                    config.mixup_alpha,
-                    rng,
-                )
+                progress = (epoch + b / batches) / config.max_epochs
+                loss = objective.loss(model, xb, yb, i, progress)
                 loss.backward()
                 opt.step()
                 meter.batch(float(loss.detach()), len(idx))

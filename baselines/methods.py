@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from baselines import tabular
+from baselines import fairness, tabular
 from baselines.decorrelate import spread_shortcuts
+from baselines.objectives import METHOD_PARAMS
 from baselines.progress import OnEpoch
 from benchmark.boards.entries import EntryMetadata, entry_dir, write_entry
 from benchmark.errors import MedFailError
@@ -26,10 +27,106 @@ from benchmark.scoring.evaluate import evaluate
 from benchmark.tasks.task import Task
 from benchmark.version import __version__
 
-METHODS = ("erm", "reweight", "mixup", "pgd-at", "wavelet", "shortcut-decorrelated")
-IMAGE_ONLY = ("pgd-at", "wavelet", "shortcut-decorrelated")  # methods that need image inputs
-#: methods that need the task to record its shortcut's pixels (features.array.shortcut_masks)
-NEEDS_SHORTCUT_MASKS = ("shortcut-decorrelated",)
+
+@dataclass(frozen=True)
+class Method:
+    """A mitigation: what it does and its reference (``summary``), the input kinds it
+    trains on, what it needs from a task, and the flags its entries carry.
+
+    ``needs``: ``groups`` (group attributes), ``shortcut_masks`` (recorded shortcut
+    pixels), ``target`` (an ``ood_val`` split whose unlabelled inputs it may read),
+    ``pool`` (other synthetic tasks to pretrain on)."""
+
+    name: str
+    summary: str
+    inputs: tuple[str, ...] = ("tabular", "image", "series")
+    needs: tuple[str, ...] = ()
+    flags: dict[str, bool] = field(default_factory=dict)
+
+
+_NONE = {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False}
+_IMAGES = ("image",)
+_GROUPS = {"uses_group_labels": True}
+_TARGET = {"uses_unlabelled_target": True}
+_METHODS = [
+    Method("erm", "empirical risk minimisation: the reference every method is compared with"),
+    Method(
+        "reweight",
+        "group-balanced sample weights (each group equal total weight)",
+        needs=("groups",),
+        flags=_GROUPS,
+    ),
+    Method("mixup", "mixup (Zhang et al., 2018), lambda ~ Beta(0.4, 0.4)"),
+    Method("cutmix", "CutMix (Yun et al., 2019), lambda ~ Beta(1, 1)", _IMAGES),
+    Method("pgd-at", "PGD adversarial training (Madry et al., 2018), L-inf eps 4/255", _IMAGES),
+    Method("wavelet", "ERM behind wavelet denoising of the input (a proposed defence)", _IMAGES),
+    Method(
+        "shortcut-decorrelated",
+        "ERM on data where the recorded shortcut no longer predicts the label (DeGrave 2021)",
+        _IMAGES,
+        needs=("shortcut_masks",),
+        flags={"uses_annotations": True},  # privileged annotations: a reference only
+    ),
+    Method(
+        "group-dro",
+        "GroupDRO (Sagawa et al., 2020), online group weights, step size 0.01",
+        needs=("groups",),
+        flags=_GROUPS,
+    ),
+    Method(
+        "adversarial-debiasing",
+        "adversarial debiasing (Zhang et al., 2018): a group adversary behind gradient reversal",
+        needs=("groups",),
+        flags=_GROUPS,
+    ),
+    Method(
+        "dann",
+        "DANN (Ganin et al., 2016) on ood_val's unlabelled inputs, lambda_p = 2/(1+exp(-10p)) - 1",
+        needs=("target",),
+        flags=_TARGET,
+    ),
+    Method(
+        "coral",
+        "Deep CORAL (Sun & Saenko, 2016) on ood_val's unlabelled inputs, weight 1",
+        needs=("target",),
+        flags=_TARGET,
+    ),
+    Method(
+        "transfer",
+        "pretrain on the other synthetic tasks of the modality, then fine-tune",
+        ("image", "series"),
+        needs=("pool",),
+        flags={"extra_data": True},
+    ),
+    Method(
+        "fairlearn-eg-dp",
+        "fairlearn ExponentiatedGradient (Agarwal et al., 2018), demographic parity",
+        ("tabular",),
+        needs=("groups",),
+        flags=_GROUPS,
+    ),
+    Method(
+        "fairlearn-eg-eo",
+        "fairlearn ExponentiatedGradient (Agarwal et al., 2018), equalized odds",
+        ("tabular",),
+        needs=("groups",),
+        flags=_GROUPS,
+    ),
+    Method(
+        "threshold-optimizer",
+        "fairlearn ThresholdOptimizer (Hardt et al., 2016) on ERM scores, equalized odds",
+        needs=("groups",),
+        flags={**_GROUPS, "group_aware_inference": True},
+    ),
+]
+METHODS = {m.name: m for m in _METHODS}
+#: methods whose model is post-processing or a reduction, saved as a predictions file
+SCORE_FILE_METHODS = ("fairlearn-eg-dp", "fairlearn-eg-eo", "threshold-optimizer")
+
+
+def flags(method: str) -> dict[str, bool]:
+    """The flags an entry of ``method`` carries (the three standard ones always present)."""
+    return _NONE | METHODS[method].flags
 
 
 @dataclass(frozen=True)
@@ -44,16 +141,22 @@ class Family:
     selection_rule: str = tabular.SELECTION_RULE
 
 
+def _method_config(method: str) -> dict[str, Any]:
+    params = METHOD_PARAMS.get(method)
+    return {"method_params": dict(params)} if params else {}
+
+
 def _mlp(method: str) -> Family:
     config = tabular.MLPConfig()
 
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
-        model = tabular.train_mlp(task, method, seed, config, on_epoch)
+        target = TARGET_SPLIT if method in ("dann", "coral") else None
+        model = tabular.train_mlp(task, method, seed, config, on_epoch, target_split=target)
         path = folder / "model.safetensors"
         tabular.save_mlp(model, str(path))
         return path
 
-    return Family("mlp", tabular.config_dict(config), fit_and_save)
+    return Family("mlp", {**tabular.config_dict(config), **_method_config(method)}, fit_and_save)
 
 
 def _gbm() -> Family:
@@ -69,9 +172,54 @@ def _gbm() -> Family:
     return Family("gbm", tabular.config_dict(config), fit_and_save)
 
 
+def _logistic(method: str) -> Family:
+    """Logistic regression: ERM (a skops model) or inside a fairlearn reduction (scores)."""
+
+    def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
+        X, y, _ = task.split("train")
+        if method == "erm":
+            import skops.io as sio
+
+            path = folder / "model.skops"
+            sio.dump(fairness.logistic_pipeline(task, seed).fit(X, y), path)
+            return path
+        mitigator = fairness.fit_exponentiated_gradient(task, method.rsplit("-", 1)[1], seed)
+        scores = {
+            s: fairness.exponentiated_gradient_scores(mitigator, task.split(s)[0])
+            for s in task.splits
+        }
+        return fairness.write_scores(task, scores, folder / "scores.parquet")
+
+    config = {"model": "one-hot, median impute, standardise, L2 logistic regression (C=1)"}
+    if method != "erm":
+        config |= {"reduction": "ExponentiatedGradient", "eps": 0.01, "max_iter": 50}
+        config["protected"] = "the task's fairness attribute (fairness.fairness_attribute)"
+    return Family("logistic", config, fit_and_save)
+
+
+def _post_processed(base: Family) -> Family:
+    """ThresholdOptimizer on the scores of ``base`` trained with ERM (same seed)."""
+
+    def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
+        from benchmark.models.loading import load_model
+
+        model = load_model(str(base.fit_and_save(task, seed, folder, on_epoch)), task)
+        scores = {s: model.predict_proba(task.split(s)[0])[:, 1] for s in task.splits}
+        fitted = fairness.threshold_optimize(scores, task)
+        return fairness.write_scores(task, fitted, folder / "scores.parquet")
+
+    config = {
+        "base": {"family": base.name, "method": "erm", **base.config},
+        "post_processing": "ThresholdOptimizer, equalized_odds, balanced accuracy, fit on val",
+    }
+    return Family(base.name, config, fit_and_save, base.selection_rule)
+
+
 #: array-task families: name -> registered architecture (first = default)
 IMAGE_FAMILIES = {"cnn": "image-cnn", "densenet121": "densenet121"}
 SERIES_FAMILIES = {"transformer": "series-transformer"}
+#: the split whose unlabelled inputs dann and coral may read
+TARGET_SPLIT = "ood_val"
 
 
 def _deep(method: str, family: str, arch: str) -> Family:
@@ -85,6 +233,11 @@ def _deep(method: str, family: str, arch: str) -> Family:
         if method == "shortcut-decorrelated":  # ERM, the marker at one rate per class
             X = spread_shortcuts(X, task.array("train", "shortcut_masks"), y, seed)
             Xv = spread_shortcuts(Xv, task.array("val", "shortcut_masks"), yv, seed + 1)
+        init = None
+        if method == "transfer":
+            from baselines.transfer import pretrained_state
+
+            init = pretrained_state(task, arch, seed, on_epoch)
         module = deep.train_network(
             arch,
             X,
@@ -92,11 +245,14 @@ def _deep(method: str, family: str, arch: str) -> Family:
             Xv,
             yv,
             seed=seed,
-            method="erm" if method in ("wavelet", "shortcut-decorrelated") else method,
+            method=_TRAINS_AS.get(method, method),
             sample_weight=tabular.group_weights(meta) if method == "reweight" else None,
             config=config,
             arch_config={"n_classes": len(task.spec.label.classes)},
             on_epoch=on_epoch,
+            groups=tabular.group_codes(meta) if "groups" in _objective_needs(method) else None,
+            target=task.split(TARGET_SPLIT)[0] if method in ("dann", "coral") else None,
+            init_state=init,
         )
         if method == "wavelet":  # ERM, with the denoiser in front of it at inference
             module = deep.wavelet_sanitised(module)
@@ -104,67 +260,109 @@ def _deep(method: str, family: str, arch: str) -> Family:
         deep.save_network(module, str(path))
         return path
 
-    config_dict = {"arch": arch, **deep.config_dict(config)}
+    config_dict = {"arch": arch, **deep.config_dict(config), **_method_config(method)}
+    if method == "transfer":
+        from baselines import transfer
+
+        config_dict["pretraining"] = {
+            "pool": "train splits of the other synthetic tasks (baselines.transfer.source_pool)",
+            "pool_size": transfer.POOL_SIZE,
+            "max_epochs": transfer.PRETRAIN_EPOCHS,
+        }
     return Family(family, config_dict, fit_and_save, deep.SELECTION_RULE)
+
+
+#: methods that train as another objective (and change the data or the model around it)
+_TRAINS_AS = {"wavelet": "erm", "shortcut-decorrelated": "erm", "transfer": "erm"}
+
+
+def _objective_needs(method: str) -> tuple[str, ...]:
+    return METHODS[method].needs if method in ("group-dro", "adversarial-debiasing") else ()
+
+
+def input_kind(task: Task) -> str:
+    """``tabular``, ``image`` or ``series``."""
+    array = task.spec.features.array
+    return "tabular" if array is None else array.kind
 
 
 def available_families(task: Task) -> dict[str, str]:
     """Family name -> what it is, for ``task``'s input kind."""
-    array = task.spec.features.array
-    if array is None:
-        return {"mlp": "tabular-mlp", "gbm": "gradient boosting (ERM only)"}
-    return IMAGE_FAMILIES if array.kind == "image" else SERIES_FAMILIES
+    kind = input_kind(task)
+    if kind == "tabular":
+        return {
+            "mlp": "tabular-mlp",
+            "gbm": "gradient boosting (ERM only)",
+            "logistic": "logistic regression (ERM and the fairlearn reductions)",
+        }
+    return IMAGE_FAMILIES if kind == "image" else SERIES_FAMILIES
+
+
+def unmet_need(method: str, task: Task) -> str | None:
+    """Why ``method`` does not apply to ``task`` (one line), or None when it does."""
+    m, spec = METHODS[method], task.spec
+    kind = input_kind(task)
+    if kind not in m.inputs:
+        return f"{method} trains on {' or '.join(m.inputs)} inputs; {spec.ref} has {kind} inputs"
+    array = spec.features.array
+    if "groups" in m.needs and not spec.attributes:
+        return f"{method} needs group attributes; {spec.ref} defines none"
+    if "shortcut_masks" in m.needs and not (array is not None and array.shortcut_masks):
+        return (
+            f"{method} copies the recorded shortcut onto every image; {spec.ref} records none "
+            "(features.array.shortcut_masks)"
+        )
+    if "target" in m.needs and TARGET_SPLIT not in task.splits:
+        return f"{method} adapts to the unlabelled inputs of {TARGET_SPLIT}; {spec.ref} has none"
+    if "pool" in m.needs:
+        from baselines.transfer import source_pool
+
+        try:
+            source_pool(task)
+        except MedFailError as e:
+            return str(e)
+    return None
+
+
+def methods_for(task: Task) -> list[str]:
+    """The methods that apply to ``task``."""
+    return [m for m in METHODS if unmet_need(m, task) is None]
 
 
 def families(method: str, task: Task, family: str | None = None) -> list[Family]:
     """The model families ``method`` trains on ``task``: tabular MLP (ERM adds gradient
-    boosting); images: the small CNN (or ``family="densenet121"``, MONAI DenseNet-121);
-    series: the temporal transformer. ``family`` picks one."""
+    boosting and logistic regression; the fairlearn reductions train logistic regression
+    only); images: the small CNN (or ``family="densenet121"``, MONAI DenseNet-121); series:
+    the temporal transformer. ``family`` picks one. An unknown method, a method that does
+    not apply or an unknown family is a one-line :class:`MedFailError`."""
     if method not in METHODS:
         raise MedFailError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
-    if method not in methods_for(task):
-        if method in NEEDS_SHORTCUT_MASKS:
-            raise MedFailError(
-                f"{method} copies the recorded shortcut onto every image; {task.spec.ref} records "
-                "none (features.array.shortcut_masks)"
-            )
-        raise MedFailError(f"{method} trains image models; {task.spec.ref} has no image inputs")
+    why = unmet_need(method, task)
+    if why is not None:
+        raise MedFailError(why)
     known = available_families(task)
     if family is not None and family not in known:
         raise MedFailError(
             f"{task.spec.ref}: unknown model family {family!r}; families: {', '.join(known)}"
         )
-    if task.spec.features.array is not None:
+    if input_kind(task) != "tabular":
         name = family or next(iter(known))
-        return [_deep(method, name, known[name])]
-    if family == "gbm" and method != "erm":
-        raise MedFailError("gradient boosting is trained with erm only")
-    todo = [_mlp(method)] + ([_gbm()] if method == "erm" else [])
-    return [f for f in todo if family is None or f.name == family]
-
-
-def methods_for(task: Task) -> list[str]:
-    """The methods that apply to ``task``'s inputs."""
-    array = task.spec.features.array
-    image = array is not None and array.kind == "image"
-    marked = image and array is not None and array.shortcut_masks
-    return [
-        m
-        for m in METHODS
-        if (image or m not in IMAGE_ONLY) and (marked or m not in NEEDS_SHORTCUT_MASKS)
-    ]
-
-
-_NONE = {"extra_data": False, "uses_group_labels": False, "uses_ood_val": False}
-FLAGS = {
-    "erm": _NONE,
-    "reweight": _NONE | {"uses_group_labels": True},
-    "mixup": _NONE,
-    "pgd-at": _NONE,
-    "wavelet": _NONE,
-    # uses the shortcut's recorded pixels: privileged annotations, a reference only
-    "shortcut-decorrelated": _NONE | {"uses_annotations": True},
-}
+        fam = _deep("erm" if method == "threshold-optimizer" else method, name, known[name])
+        return [_post_processed(fam) if method == "threshold-optimizer" else fam]
+    if method.startswith("fairlearn-eg"):
+        todo = [_logistic(method)]
+    elif method == "erm":
+        todo = [_mlp(method), _gbm(), _logistic(method)]
+    elif method == "threshold-optimizer":
+        todo = [_post_processed(_mlp("erm"))]
+    else:
+        todo = [_mlp(method)]
+    chosen = [f for f in todo if family is None or f.name == family]
+    if not chosen:
+        raise MedFailError(
+            f"{method} trains {', '.join(f.name for f in todo)} on tabular tasks, not {family}"
+        )
+    return chosen
 
 
 def _epochs(
@@ -232,7 +430,7 @@ def run(
                 seeds=list(seeds),
                 selection_rule=fam.selection_rule,
                 config=fam.config,
-                flags=FLAGS[method],
+                flags=flags(method),
                 submitted_by="MedFail baselines",
                 medfail_version=__version__,
                 created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,4 +1,6 @@
-"""Tabular baselines: an MLP in torch (ERM, group reweighting, mixup) and gradient boosting.
+"""Tabular baselines: an MLP in torch (with the objectives of :mod:`baselines.objectives`:
+ERM, group reweighting, mixup, GroupDRO, adversarial debiasing, DANN, CORAL) and gradient
+boosting.
 
 Every run is seeded (torch, numpy and the batch order) and selects its model the same
 way, recorded in :data:`SELECTION_RULE`; the full config is a plain dict that goes into
@@ -21,7 +23,7 @@ from sklearn.preprocessing import OrdinalEncoder
 from torch import nn
 from torch.nn import functional as F
 
-from baselines.losses import training_loss
+from baselines import objectives
 from baselines.progress import EpochMeter, OnEpoch
 from benchmark.models.architectures import TabularMLP
 from benchmark.tasks.spec import GROUP_PREFIX
@@ -58,13 +60,31 @@ def config_dict(config: MLPConfig | GBMConfig) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
+MLP_METHODS = ("erm", "reweight", "mixup", "group-dro", "adversarial-debiasing", "dann", "coral")
+
+
+def _group_key(meta: pd.DataFrame) -> pd.Series:
+    """Each row's intersection of the task's attributes, as text (``F|<50``)."""
+    cols = [c for c in meta.columns if c.startswith(GROUP_PREFIX)]
+    if not cols:
+        raise ValueError("the task defines no group attributes")
+    return meta[cols].astype(str).agg("|".join, axis=1)
+
+
 def group_weights(meta: pd.DataFrame) -> np.ndarray:
     """Group-balanced weights: each intersection of the task's attributes gets equal total
     weight, ``w_i = N / (G * n_g(i))`` (mean 1)."""
-    cols = [c for c in meta.columns if c.startswith(GROUP_PREFIX)]
-    key = meta[cols].astype(str).agg("|".join, axis=1)
+    key = _group_key(meta)
     counts = key.map(key.value_counts())
     return (len(key) / (key.nunique() * counts)).to_numpy(dtype=np.float64)
+
+
+def group_codes(meta: pd.DataFrame) -> np.ndarray:
+    """One int code per row for its intersection of the task's attributes (codes follow
+    the sorted group names, so they do not depend on the row order)."""
+    key = _group_key(meta)
+    names = sorted(key.unique())
+    return key.map({n: i for i, n in enumerate(names)}).to_numpy(dtype=np.int64)
 
 
 def _set_threads() -> None:
@@ -77,10 +97,12 @@ def train_mlp(
     seed: int,
     config: MLPConfig = MLPConfig(),
     on_epoch: OnEpoch | None = None,
+    target_split: str | None = None,
 ) -> TabularMLP:
-    """Train the MLP with ``method`` in {erm, reweight, mixup}; returns the selected model.
-    ``on_epoch`` hears each epoch: training loss, val loss and AUROC, ETA."""
-    if method not in ("erm", "reweight", "mixup"):
+    """Train the MLP with ``method`` (one of :data:`MLP_METHODS`); returns the selected
+    model. dann and coral read the unlabelled features of ``target_split``. ``on_epoch``
+    hears each epoch: training loss, val loss and AUROC, ETA."""
+    if method not in MLP_METHODS:
         raise ValueError(f"unknown MLP method {method!r}")
     _set_threads()
     torch.manual_seed(seed)
@@ -91,17 +113,35 @@ def train_mlp(
     x, yt = torch.tensor(enc(X)), torch.tensor(y)
     xv, yvt = torch.tensor(enc(Xv)), torch.tensor(yv)
     w = torch.tensor(group_weights(meta) if method == "reweight" else np.ones(len(y)))
-    model = TabularMLP(enc.width, len(task.spec.label.classes), config.hidden, config.dropout)
+    n_classes = len(task.spec.label.classes)
+    model = TabularMLP(enc.width, n_classes, config.hidden, config.dropout)
     model.set_input_stats(x)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    objective = objectives.make(
+        method,
+        model,
+        x,
+        rng=rng,
+        seed=seed,
+        n_classes=n_classes,
+        mixup_alpha=config.mixup_alpha,
+        weights=w,
+        groups=group_codes(meta) if method in ("group-dro", "adversarial-debiasing") else None,
+        target=torch.tensor(enc(task.split(target_split)[0])) if target_split else None,
+    )
+    extra = torch.nn.ModuleList(objective.modules())
+    trained = [*model.parameters(), *extra.parameters()]
+    opt = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
+    batches = max(1, len(y) // config.batch_size)
     best, best_state, waited = np.inf, None, 0
     meter = EpochMeter(config.max_epochs, on_epoch)
     for epoch in range(config.max_epochs):
         model.train()
-        for idx in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
+        extra.train()
+        for b, idx in enumerate(np.array_split(rng.permutation(len(y)), batches)):
             i = torch.as_tensor(idx)
             opt.zero_grad()
-            loss = training_loss(model, x[i], yt[i], w[i], method, config.mixup_alpha, rng)
+            progress = (epoch + b / batches) / config.max_epochs
+            loss = objective.loss(model, x[i], yt[i], i, progress)
             loss.backward()
             opt.step()
             meter.batch(float(loss.detach()), len(idx))

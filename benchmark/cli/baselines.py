@@ -40,7 +40,7 @@ def baselines_run(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", help="ID or ID@VERSION"),
     method: str = typer.Option(
-        ..., "--method", help="erm | reweight | mixup | pgd-at | wavelet (the last two: images)"
+        ..., "--method", help="A method: erm, group-dro, dann, ... (medfail baselines methods)"
     ),
     seeds: list[int] = typer.Option([0, 1, 2], "--seeds", help="Seeds: --seeds 0 1 2"),
     out_dir: Path = typer.Option(Path("submissions"), "--out", help="Submissions root."),
@@ -83,6 +83,40 @@ def baselines_run(
             detail=step,
         )
     _finish(out_dir, resolved.spec.ref, [p.name for p in paths], fmt)
+
+
+@baselines_app.command("methods")
+def baselines_methods(
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
+) -> None:
+    """Every method: what it does (with its reference), the inputs it trains on, what it
+    needs from a task, and the flags its entries carry."""
+    from baselines.methods import METHODS, flags
+
+    rows = [
+        {
+            "method": m.name,
+            "inputs": ", ".join(m.inputs),
+            "needs": ", ".join(m.needs),
+            "flags": ", ".join(k for k, on in flags(m.name).items() if on),
+            "summary": m.summary,
+        }
+        for m in METHODS.values()
+    ]
+    fmt = machine_format(as_json, as_csv)
+    if fmt:
+        emit_records(rows, fmt == "json")
+        return
+    for r in rows:
+        out.print(Text(r["method"], style="bold") + Text(f"  [{r['inputs']}]"), soft_wrap=True)
+        out.print(Text(f"  {r['summary']}"), soft_wrap=True)
+        extra = [
+            f"needs {r['needs']}" if r["needs"] else "",
+            f"flags {r['flags']}" if r["flags"] else "",
+        ]
+        if any(extra):
+            out.print(Text("  " + "; ".join(e for e in extra if e), style="dim"), soft_wrap=True)
 
 
 def print_board(board: Board) -> None:

@@ -68,9 +68,16 @@ class TabularMLP(nn.Module):
         """Imputed and standardised inputs (what mixup interpolates)."""
         return (torch.where(torch.isnan(x), self.fill, x) - self.center) / self.scale
 
+    def embed_prepared(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits from the representation ``embed_prepared`` returns."""
+        return self.head(h)
+
     def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
         """Logits from prepared inputs (mixup interpolates there)."""
-        return self.head(self.body(z))
+        return self.classify(self.embed_prepared(z))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (used by shift diagnostics)."""
@@ -150,8 +157,13 @@ class _Standardised(nn.Module):
     def embed_prepared(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits from the representation ``embed_prepared`` returns (domain-adaptation
+        losses read the representation and the logits from one forward pass)."""
         raise NotImplementedError
+
+    def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed_prepared(z))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate representation ``(n, d)`` (used by shift diagnostics)."""
@@ -198,8 +210,8 @@ class ImageCNN(_Standardised):
     def embed_prepared(self, z: torch.Tensor) -> torch.Tensor:
         return self.features(z)
 
-    def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(z)))
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(h))
 
     @staticmethod
     def config_from_weights(state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -235,8 +247,8 @@ class DenseNet121(_Standardised):
         head = self.net.class_layers  # relu -> pool -> flatten -> out
         return head.flatten(head.pool(head.relu(self.net.features(z))))
 
-    def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net.class_layers.out(self.embed_prepared(z))
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net.class_layers.out(h)
 
     @staticmethod
     def config_from_weights(state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -319,8 +331,8 @@ class SeriesTransformer(_Standardised):
         h = torch.cat([self.cls.expand(n, -1, -1), self.patch_embed(patches)], dim=1)
         return self.encoder(h + self.pos[:, : tokens + 1])[:, 0]
 
-    def from_prepared(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.embed_prepared(z)))
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(h))
 
 
 class WaveletSanitised(nn.Module):

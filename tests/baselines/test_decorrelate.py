@@ -4,11 +4,15 @@ as they are, and the method needs a task that records its shortcut."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from baselines.decorrelate import spread_shortcuts
 from baselines.methods import families, methods_for
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.task import Task
 
 
 def test_each_class_reaches_the_highest_marker_rate_with_copied_markers() -> None:
@@ -37,5 +41,8 @@ def test_each_class_reaches_the_highest_marker_rate_with_copied_markers() -> Non
 
 def test_the_method_needs_recorded_shortcut_pixels(tiny_task) -> None:
     assert "shortcut-decorrelated" not in methods_for(tiny_task)
-    with pytest.raises(Exception, match="records none"):
+    with pytest.raises(Exception, match="trains on image inputs"):
         families("shortcut-decorrelated", tiny_task)
+    unmarked = Task(resolve("synth-cxr-site-shift").spec, Path("."), None)  # spec only
+    with pytest.raises(Exception, match="records none"):
+        families("shortcut-decorrelated", unmarked)
