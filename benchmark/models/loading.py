@@ -164,7 +164,7 @@ def _check_fits(config: dict[str, Any], task: Task, name: str) -> None:
     """A model trained for another task fails here, naming what it expects and the tasks
     it fits, instead of as a tensor-size error deep inside torch."""
     kind, size = _inputs(config)
-    classes = config.get("n_classes")
+    classes = config.get("inner_config", config).get("n_classes")
     want_kind, want_size = _task_inputs(task)
     want_classes = len(task.spec.label.classes)
     if kind == "unknown" or (kind, size, classes) == (want_kind, want_size, want_classes):

@@ -111,6 +111,17 @@ def test_saved_weights_give_the_same_logits(
     assert "embed" in model.info.capabilities
 
 
+def test_a_saved_wavelet_model_loads_for_its_task(
+    built: dict[str, torch.nn.Module], tmp_path: Path
+) -> None:
+    """The wrapper keeps the classes in its inner config; the loader's task check reads
+    them there (it once read None and refused every wavelet entry)."""
+    path = tmp_path / "model.safetensors"
+    deep.save_network(deep.wavelet_sanitised(built["image-cnn"]), str(path))
+    model = load_model(f"safetensors:{path}", _task_stub("image-cnn"))
+    assert model.predict_proba(_input("image-cnn").numpy()).shape == (6, 3)
+
+
 @pytest.mark.parametrize("name", ["image-cnn", "densenet121"])
 def test_image_configs_are_read_off_plain_state_dicts(
     built: dict[str, torch.nn.Module], name: str, tmp_path: Path
