@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from baselines import objectives
 from baselines.progress import EpochMeter, OnEpoch
+from baselines.saving import save_safetensors
 from benchmark.models import architectures
 from benchmark.perturbations.attacks import pgd_batch
 
@@ -302,11 +303,8 @@ def wavelet_sanitised(module: nn.Module, gradient: str = "none") -> nn.Module:
 def save_network(module: nn.Module, path: str) -> None:
     """safetensors weights with the architecture (``medfail.arch``) and its config
     (``medfail.config``, JSON) in the metadata; ``safetensors:PATH`` loads it back."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     meta = {"medfail.arch": arch_name(module), "medfail.config": json.dumps(module.config)}
-    save_file(state, path, metadata=meta)
+    save_safetensors(module.state_dict(), meta, path)
 
 
 def load_network(path: str) -> nn.Module:

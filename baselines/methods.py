@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from baselines import fairness, tabular
 from baselines.decorrelate import spread_shortcuts
 from baselines.objectives import METHOD_PARAMS
 from baselines.progress import OnEpoch
+from baselines.saving import dump_skops
 from benchmark.boards.entries import EntryMetadata, entry_dir, write_entry
 from benchmark.errors import MedFailError
 from benchmark.results.report import Report
@@ -146,8 +147,8 @@ def _method_config(method: str) -> dict[str, Any]:
     return {"method_params": dict(params)} if params else {}
 
 
-def _mlp(method: str) -> Family:
-    config = tabular.MLPConfig()
+def _mlp(method: str, threads: int | None = None) -> Family:
+    config = tabular.MLPConfig(num_threads=threads)
 
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
         target = TARGET_SPLIT if method in ("dann", "coral") else None
@@ -163,11 +164,7 @@ def _gbm() -> Family:
     config = tabular.GBMConfig()
 
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
-        import skops.io as sio
-
-        path = folder / "model.skops"
-        sio.dump(tabular.train_gbm(task, seed, config), path)
-        return path
+        return dump_skops(tabular.train_gbm(task, seed, config), folder / "model.skops")
 
     return Family("gbm", tabular.config_dict(config), fit_and_save)
 
@@ -178,11 +175,8 @@ def _logistic(method: str) -> Family:
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
         X, y, _ = task.split("train")
         if method == "erm":
-            import skops.io as sio
-
-            path = folder / "model.skops"
-            sio.dump(fairness.logistic_pipeline(task, seed).fit(X, y), path)
-            return path
+            fitted = fairness.logistic_pipeline(task, seed).fit(X, y)
+            return dump_skops(fitted, folder / "model.skops")
         mitigator = fairness.fit_exponentiated_gradient(task, method.rsplit("-", 1)[1], seed)
         scores = {
             s: fairness.exponentiated_gradient_scores(mitigator, task.split(s)[0])
@@ -222,10 +216,10 @@ SERIES_FAMILIES = {"transformer": "series-transformer"}
 TARGET_SPLIT = "ood_val"
 
 
-def _deep(method: str, family: str, arch: str) -> Family:
+def _deep(method: str, family: str, arch: str, threads: int | None = None) -> Family:
     from baselines import deep
 
-    config = deep.default_config(arch)
+    config = replace(deep.default_config(arch), num_threads=threads)
 
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
         X, y, meta = task.split("train")
@@ -329,12 +323,15 @@ def methods_for(task: Task) -> list[str]:
     return [m for m in METHODS if unmet_need(m, task) is None]
 
 
-def families(method: str, task: Task, family: str | None = None) -> list[Family]:
+def families(
+    method: str, task: Task, family: str | None = None, *, threads: int | None = None
+) -> list[Family]:
     """The model families ``method`` trains on ``task``: tabular MLP (ERM adds gradient
     boosting and logistic regression; the fairlearn reductions train logistic regression
     only); images: the small CNN (or ``family="densenet121"``, MONAI DenseNet-121); series:
-    the temporal transformer. ``family`` picks one. An unknown method, a method that does
-    not apply or an unknown family is a one-line :class:`MedFailError`."""
+    the temporal transformer. ``family`` picks one; ``threads`` fixes the torch threads (a
+    CPU run is bitwise reproducible for a given seed and thread count). An unknown method, a
+    method that does not apply or an unknown family is a one-line :class:`MedFailError`."""
     if method not in METHODS:
         raise MedFailError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     why = unmet_need(method, task)
@@ -347,16 +344,17 @@ def families(method: str, task: Task, family: str | None = None) -> list[Family]
         )
     if input_kind(task) != "tabular":
         name = family or next(iter(known))
-        fam = _deep("erm" if method == "threshold-optimizer" else method, name, known[name])
+        trained = "erm" if method == "threshold-optimizer" else method
+        fam = _deep(trained, name, known[name], threads)
         return [_post_processed(fam) if method == "threshold-optimizer" else fam]
     if method.startswith("fairlearn-eg"):
         todo = [_logistic(method)]
     elif method == "erm":
-        todo = [_mlp(method), _gbm(), _logistic(method)]
+        todo = [_mlp(method, threads), _gbm(), _logistic(method)]
     elif method == "threshold-optimizer":
-        todo = [_post_processed(_mlp("erm"))]
+        todo = [_post_processed(_mlp("erm", threads))]
     else:
-        todo = [_mlp(method)]
+        todo = [_mlp(method, threads)]
     chosen = [f for f in todo if family is None or f.name == family]
     if not chosen:
         raise MedFailError(

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from baselines import objectives
 from baselines.progress import EpochMeter, OnEpoch
+from baselines.saving import save_safetensors
 from benchmark.models.architectures import TabularMLP
 from benchmark.tasks.spec import GROUP_PREFIX
 from benchmark.tasks.task import Task
@@ -45,6 +46,7 @@ class MLPConfig:
     max_epochs: int = 100
     patience: int = 15
     mixup_alpha: float = 0.4  # used by mixup only: lambda ~ Beta(alpha, alpha)
+    num_threads: int | None = None  # CPU threads (None: min(4, cores))
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,8 @@ def group_codes(meta: pd.DataFrame) -> np.ndarray:
     return key.map({n: i for i, n in enumerate(names)}).to_numpy(dtype=np.int64)
 
 
-def _set_threads() -> None:
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+def _set_threads(n: int | None) -> None:
+    torch.set_num_threads(n or max(1, min(4, os.cpu_count() or 1)))
 
 
 def train_mlp(
@@ -104,7 +106,7 @@ def train_mlp(
     hears each epoch: training loss, val loss and AUROC, ETA."""
     if method not in MLP_METHODS:
         raise ValueError(f"unknown MLP method {method!r}")
-    _set_threads()
+    _set_threads(config.num_threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     enc = task.encoding()
@@ -204,8 +206,5 @@ def save_mlp(model: nn.Module, path: str) -> None:
     """safetensors weights with the architecture and config in the metadata."""
     import json
 
-    from safetensors.torch import save_file
-
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
     meta = {"medfail.arch": "tabular-mlp", "medfail.config": json.dumps(model.config)}
-    save_file(state, path, metadata=meta)
+    save_safetensors(model.state_dict(), meta, path)

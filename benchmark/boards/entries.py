@@ -278,10 +278,29 @@ def write_entry(
     return final
 
 
+def write_entry_folders(root: Path, metadata: EntryMetadata, folders: dict[int, Path]) -> Path:
+    """Assemble the entry ``metadata`` describes from finished seed folders (each holding a
+    report saved with its predictions, and any model file), replacing the entry if it
+    exists; returns its folder. The reports are checked as :func:`write_entry` checks them,
+    and the entry is staged and renamed into place: complete, or left as it was."""
+    reports = {seed: Report.load(folder) for seed, folder in folders.items()}
+    problems = _report_problems(metadata, reports)
+    if problems:
+        raise MedFailError(f"entry {metadata.name!r}: " + "; ".join(problems))
+    final = Path(root) / metadata.task / metadata.name
+    with staging(final) as tmp:
+        text = yaml.safe_dump(metadata.model_dump(mode="json"), sort_keys=False)
+        atomic_write_text(tmp / METADATA_FILE, text)
+        for seed, folder in sorted(folders.items()):
+            shutil.copytree(folder, tmp / f"{SEED_PREFIX}{seed}")
+        replace_dir(tmp, final)
+    return final
+
+
 # --- reading -------------------------------------------------------------------------
 
 
-def _read_metadata(path: Path) -> EntryMetadata:
+def read_metadata(path: Path) -> EntryMetadata:
     """Validate an entry's ``metadata.yaml``; errors name the file and field."""
     data = read_yaml(path, MedFailError, where=path.name)
     if not isinstance(data, dict):
@@ -310,7 +329,7 @@ def _load_entry(
     """One entry, checked: metadata, seeds and reports agree, and every number that its
     stored predictions can give is recomputed from them
     (:func:`benchmark.scoring.rescore.recheck`)."""
-    metadata = _read_metadata(folder / METADATA_FILE)
+    metadata = read_metadata(folder / METADATA_FILE)
     if metadata.name != folder.name:
         raise MedFailError(f"metadata names entry {metadata.name!r}, folder is {folder.name!r}")
     if metadata.task != ref:
@@ -372,7 +391,7 @@ def load_runs(path: Path) -> tuple[str, dict[int, Report]]:
     or ``report.json`` gives the model's name and ``{training seed: report}``."""
     path = Path(path)
     if path.is_dir() and (path / METADATA_FILE).is_file():
-        metadata = _read_metadata(path / METADATA_FILE)
+        metadata = read_metadata(path / METADATA_FILE)
         reports = {seed: Report.load(folder) for seed, folder in _seed_folders(path).items()}
         problems = _report_problems(metadata, reports)
         if problems:

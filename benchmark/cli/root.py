@@ -16,6 +16,7 @@ from benchmark.cli.common import (
 )
 from benchmark.cli.leaderboard import leaderboard_cmd
 from benchmark.cli.scoring import compare_cmd, evaluate_cmd, stability_cmd
+from benchmark.cli.sweep import sweep_cmd
 from benchmark.cli.tasks import tasks_app
 from benchmark.errors import (
     MedFailError,
@@ -36,6 +37,11 @@ app.add_typer(baselines_app, name="baselines", short_help="Train and score the b
 app.command("evaluate", short_help="Score a model on a task, every number with a CI.")(evaluate_cmd)
 app.command("compare", short_help="Paired differences A - B, with CIs.")(compare_cmd)
 app.command("stability", short_help="Do an entry's seeds agree on SHAP importance?")(stability_cmd)
+app.command(
+    "sweep",
+    context_settings={"allow_extra_args": True},
+    short_help="Every method x task x seed, on Ray; resumable.",
+)(sweep_cmd)
 app.command("leaderboard", short_help="Open the leaderboard (Streamlit, read-only).")(
     leaderboard_cmd
 )

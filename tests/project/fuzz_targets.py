@@ -109,7 +109,7 @@ def spec() -> Callable[[], None]:
 def metadata() -> Callable[[], None]:
     import yaml
 
-    from benchmark.boards.entries import _read_metadata
+    from benchmark.boards.entries import read_metadata
     from tests.boards.test_submissions import make_metadata
 
     base = yaml.safe_dump(make_metadata("entry").model_dump(mode="json"), sort_keys=False)
@@ -120,7 +120,7 @@ def metadata() -> Callable[[], None]:
         path = folder / "metadata.yaml"
         path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "replace"))
         try:
-            _read_metadata(path)
+            read_metadata(path)
         except MedFailError as e:
             _check(e)
 

@@ -1,0 +1,142 @@
+"""The sweep: planning, resuming, failing cells, reproducibility, and a kill mid-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from baselines import sweep
+from baselines.methods import families
+from benchmark.boards.entries import load_boards, read_metadata
+from benchmark.errors import MedFailError
+from benchmark.tasks.task import Task
+
+
+def test_plan_lists_applicable_cells_and_refuses_bad_requests(tiny_task: Task) -> None:
+    planned = sweep.plan([tiny_task], ["erm", "group-dro"], None, [0, 1])
+    assert {(c.entry, c.seed) for c in planned.cells} == {
+        (e, s) for e in ("erm-mlp", "erm-gbm", "erm-logistic", "group-dro-mlp") for s in (0, 1)
+    }
+    every = sweep.plan([tiny_task], None, None, [0])  # all methods: the others skipped
+    assert any(s.startswith("dann") and "ood_val" in s for s in every.skipped)
+    assert {c.method for c in every.cells} >= {"erm", "fairlearn-eg-dp", "threshold-optimizer"}
+    keys = {c.key for c in planned.cells}
+    assert len(keys) == len(planned.cells)  # seed and config are in the key
+    with pytest.raises(MedFailError, match="unknown method 'dro'"):
+        sweep.plan([tiny_task], ["dro"], None, [0])
+    with pytest.raises(MedFailError, match="coral adapts to the unlabelled inputs of ood_val"):
+        sweep.plan([tiny_task], ["coral"], None, [0])
+    with pytest.raises(MedFailError, match="unknown model family 'cnn'"):
+        sweep.plan([tiny_task], ["erm"], ["cnn"], [0])
+    with pytest.raises(MedFailError, match="at least one seed"):
+        sweep.plan([tiny_task], ["erm"], None, [])
+
+
+@pytest.fixture
+def on_path(tiny: Path) -> Task:
+    """The tiny task, findable by name (cells load their task by ``ID@VERSION``)."""
+    return Task.load("tiny-task", build=True)
+
+
+def test_a_serial_sweep_files_entries_resumes_and_records_failures(
+    on_path: Task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny_task = on_path
+    planned = sweep.plan([tiny_task], ["erm", "mixup"], ["mlp"], [0, 1], n_boot=50)
+    real = sweep.families
+
+    def broken(method: str, *a: object, **k: object) -> object:
+        if method == "mixup":
+            raise RuntimeError("disk full")
+        return real(method, *a, **k)
+
+    monkeypatch.setattr(sweep, "families", broken)
+    heard: list[str] = []
+    out = tmp_path / "subs"
+    result = sweep.run(planned.cells, out, serial=True, update=lambda w, p: heard.append(w))
+    assert (result.done, result.failed) == (2, 2) and len(heard) == 4
+    failed = sorted((out / sweep.FAILED_DIR).glob("*.json"))
+    assert len(failed) == 2
+    record = json.loads(failed[0].read_text())
+    assert record["error"].startswith("RuntimeError: disk full") and "mixup" in record["label"]
+    assert not (out / tiny_task.spec.ref / "mixup-mlp").exists()  # nothing half-written
+
+    monkeypatch.setattr(sweep, "families", real)
+    again = sweep.run(planned.cells, out, serial=True)
+    assert (again.total, again.done, again.failed) == (2, 2, 0)  # only the failed cells
+    assert not list((out / sweep.FAILED_DIR).glob("*.json"))
+    assert sweep.run(planned.cells, out, serial=True).total == 0
+
+    (board,) = load_boards(out)  # every stored number recomputed from predictions
+    assert not board.problems and {e.metadata.name for e in board.entries} == {
+        "erm-mlp",
+        "mixup-mlp",
+    }
+    meta = read_metadata(out / tiny_task.spec.ref / "erm-mlp" / "metadata.yaml")
+    assert meta.seeds == [0, 1] and set(meta.config["sweep"]["cells"]) == {"0", "1"}
+    assert meta.config["sweep"]["threads"] == 1 and meta.config["num_threads"] == 1
+    assert [same for _, same in sweep.verify(out, 2)] == [True, True]
+
+
+def test_verify_notices_a_model_that_does_not_reproduce(on_path: Task, tmp_path: Path) -> None:
+    tiny_task = on_path
+    planned = sweep.plan([tiny_task], ["erm"], ["logistic"], [0], n_boot=50)
+    sweep.run(planned.cells, tmp_path, serial=True)
+    path = tmp_path / tiny_task.spec.ref / "erm-logistic" / "metadata.yaml"
+    text = path.read_text()
+    sha = read_metadata(path).config["sweep"]["model_sha256"]["0"]
+    path.write_text(text.replace(sha, "0" * 64))
+    assert sweep.verify(tmp_path, 1) == [(f"{tiny_task.spec.ref} erm-logistic seed 0", False)]
+
+
+def test_families_give_identical_model_files_for_a_seed(tiny_task: Task, tmp_path: Path) -> None:
+    """Each family's file depends on the model alone (safetensors and skops do not order
+    or name their contents reproducibly by themselves; baselines.saving fixes that)."""
+    for method in ("erm", "mixup", "fairlearn-eg-eo"):
+        for fam in families(method, tiny_task, threads=1):
+            made = []
+            for copy in "ab":
+                folder = tmp_path / f"{copy}-{method}-{fam.name}"
+                folder.mkdir()
+                made.append(fam.fit_and_save(tiny_task, 3, folder).read_bytes())
+            assert made[0] == made[1], (method, fam.name)
+
+
+@pytest.fixture
+def tiny_env(tiny: Path) -> dict[str, str]:
+    """The environment a `medfail` subprocess needs to see the tiny task."""
+    return dict(os.environ)
+
+
+def test_a_killed_ray_sweep_resumes(tiny_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "subs"
+    medfail = [sys.executable, "-c", "from benchmark.console import main; main()"]
+    cmd = [*medfail, "sweep", "--tasks", "tiny-task"]
+    cmd += ["--methods", "erm", "--families", "mlp", "--seeds", "0", "1", "2", "3", "4", "5"]
+    cmd += ["--out", str(out), "--n-boot", "50", "--cpus", "1"]
+    log = tmp_path / "first.log"
+    with log.open("wb") as sink:
+        first = subprocess.Popen(cmd, env=tiny_env, start_new_session=True, stderr=sink)
+    meta = out / "tiny-task@1.0.0" / "erm-mlp" / "metadata.yaml"
+    deadline = time.monotonic() + 240
+    while not meta.exists() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the driver and its Ray processes
+    first.wait()
+    assert meta.exists(), log.read_text()[-2000:]
+    before = read_metadata(meta).seeds
+    assert 1 <= len(before) < 6
+
+    second = subprocess.run(cmd, env=tiny_env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"{len(before)} finished before, {6 - len(before)} to run" in second.stdout
+    assert read_metadata(meta).seeds == [0, 1, 2, 3, 4, 5]
+    (board,) = load_boards(out)
+    assert not board.problems
