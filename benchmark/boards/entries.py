@@ -643,6 +643,11 @@ def _entry_row(entry: Entry, split: str) -> dict[str, Any]:
     return row
 
 
+#: Flags of entries whose model selection looked at OOD data or at test labels: ranked
+#: apart from the entries selected on ID validation only.
+RANKED_APART = ("uses_ood_val", "oracle_selection")
+
+
 def board_table(board: Board, rank_by: str = "performance") -> pd.DataFrame:
     """One row per entry, best first by ``rank_by`` (a :data:`HEADLINES` key).
 
@@ -651,7 +656,9 @@ def board_table(board: Board, rank_by: str = "performance") -> pd.DataFrame:
     bootstrap interval bounds, not an interval of the mean). A seed without the value makes
     that dimension NaN (a seed whose interval was withheld makes the CI NaN; ``ci_notes``
     says which and why). ``rank`` is 1 for the best (ties share the lower rank) honouring the
-    headline's direction; entries without a value have no rank and come last.
+    headline's direction; entries without a value have no rank and come last. Entries whose
+    model was selected on OOD data or by an oracle (a flag in :data:`RANKED_APART`) are
+    ranked among themselves, after the others; ``apart`` is True for them.
     """
     if rank_by not in HEADLINES:
         raise MedFailError(f"cannot rank by {rank_by!r}; choose one of {list(HEADLINES)}")
@@ -660,10 +667,13 @@ def board_table(board: Board, rank_by: str = "performance") -> pd.DataFrame:
     columns += [f"{dim}_{s}" for dim in HEADLINES for s in STATS]
     columns.append("ci_notes")
     table = pd.DataFrame([_entry_row(e, split) for e in board.entries], columns=columns)
+    apart = [any(e.metadata.flags.get(f, False) for f in RANKED_APART) for e in board.entries]
+    table.insert(0, "apart", pd.Series(apart, dtype=bool))
     key = table[f"{rank_by}_mean"].astype(float)
-    rank = key.rank(method="min", ascending=HEADLINES[rank_by].direction == "lower")
+    ascending = HEADLINES[rank_by].direction == "lower"
+    rank = key.groupby(table["apart"]).rank(method="min", ascending=ascending)
     table.insert(0, "rank", rank.astype("Int64"))
-    return table.sort_values(["rank", "entry"], na_position="last", ignore_index=True)
+    return table.sort_values(["apart", "rank", "entry"], na_position="last", ignore_index=True)
 
 
 def format_cell(mean: float, sd: float, lo: float, hi: float, digits: int = 3) -> str:
@@ -684,6 +694,10 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     Labels carry the direction: ``↑`` higher is better, ``↓`` lower is better.
     """
     shown = table[["rank", "entry", "method", "model", "seeds", "flags"]].copy()
+    shown["rank"] = [
+        "" if pd.isna(r) else f"{r} (apart)" if apart else str(r)
+        for r, apart in zip(table["rank"], table["apart"], strict=True)
+    ]
     for dim, h in HEADLINES.items():
         label = f"{h.label} {'↑' if h.direction == 'higher' else '↓'}"
         cells = table[[f"{dim}_{s}" for s in STATS]].astype(float).itertuples(index=False)

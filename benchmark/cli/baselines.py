@@ -119,6 +119,25 @@ def baselines_methods(
             out.print(Text("  " + "; ".join(e for e in extra if e), style="dim"), soft_wrap=True)
 
 
+def guidelines_cmd(
+    root: Path = typer.Option(Path("submissions"), "--dir", help="The entries to read."),
+    out_file: Path = typer.Option(
+        Path("docs/guidelines.md"), "--out", help="Where the guidelines are written."
+    ),
+) -> None:
+    """Write which methods beat ERM per failure kind, with paired CIs, from the entries
+    (every method against ERM of its family, paired by seed; docs/guidelines.md)."""
+    from benchmark.boards.guidelines import write_guidelines
+
+    with progress("comparing with ERM", None) as step:
+        path, found = write_guidelines(root, out_file, step=step)
+    helped = sum(f.verdict == "helps" for f in found)
+    out.print(
+        Text(f"{len(found)} comparisons, {helped} where the method beat ERM: {path}"),
+        soft_wrap=True,
+    )
+
+
 def print_board(board: Board) -> None:
     """The ranked board, then the task's failure claim per entry (if it claims one)."""
     from benchmark.cli.tables import board_claim_table, board_rich_table, board_separate_table

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from benchmark.cli.baselines import baselines_app, demo
+from benchmark.cli.baselines import baselines_app, demo, guidelines_cmd
 from benchmark.cli.cases import cases_app
 from benchmark.cli.common import (
     print_error,
@@ -42,6 +42,7 @@ app.command(
     context_settings={"allow_extra_args": True},
     short_help="Every method x task x seed, on Ray; resumable.",
 )(sweep_cmd)
+app.command("guidelines", short_help="Which methods beat ERM, per failure kind.")(guidelines_cmd)
 app.command("leaderboard", short_help="Open the leaderboard (Streamlit, read-only).")(
     leaderboard_cmd
 )

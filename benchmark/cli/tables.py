@@ -428,6 +428,15 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
         ]
     else:
         notes.append(f"A, B: means over seeds {c.seeds}; per-seed differences: --json")
+    for r in c.recovery:
+        if r.value is None:
+            notes.append(f"recovery of {_label(r.metric)}: withheld, {r.reason}")
+        else:
+            ci = "" if r.ci_low is None else f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
+            notes.append(
+                f"recovery of {_label(r.metric)} (A's share of B's ID - OOD gap closed): "
+                f"{_fix(r.value, sign='+')}{ci}"
+            )
     notes += _interval_notes([(d.metric, d.diff, d.ci_low) for d in rows])
     t.caption = _caption([d.metric for d in rows], [], "\n".join(notes))
     return t
@@ -526,6 +535,7 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
     for row in table.to_dict("records"):
         cells = [_board_cell(row, dim, ci=dim == rank_by) for dim in order]
         rank = "" if pd.isna(row["rank"]) else str(row["rank"])
+        rank += "*" if row["apart"] and rank else ""
         t.add_row(rank, Text(str(row["entry"])), *cells)
     names = "; ".join(
         f"{BOARD_LABELS[d]} = {HEADLINES[d].label}"
@@ -537,6 +547,8 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
         f"{names}. Means over {'/'.join(map(str, seeds)) or 0} seed(s); [CI] = mean of the "
         "per-seed 95% bootstrap CIs; SDs and every interval: --json or medfail leaderboard"
     ]
+    if table["apart"].any():
+        notes.append("* ranked apart: selected on OOD data or by an oracle (see flags)")
     unshown = [d for d in empty if d not in SEPARATE_DIMENSIONS]
     if unshown:
         notes.append(

@@ -76,6 +76,22 @@ class McNemar(StrictModel):
     p_value: float
 
 
+class Recovery(StrictModel):
+    """Performance recovery of A over the reference B (ERM) under shift:
+    ``(A_ood - B_ood) / (B_id - B_ood)``, means over the paired seeds; 1 closes B's gap
+    between ``id_test`` and ``ood_test``, 0 changes nothing, below 0 widens it. The interval
+    is the two-level percentile bootstrap of the ratio of the replicates' means (seeds
+    drawn, then patients). Withheld (None, with ``reason``) when B shows no gap: its
+    ID - OOD interval reaches 0."""
+
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    reference_gap: float | None
+    reason: str = ""
+
+
 class Comparison(StrictModel):
     task: str
     content_sha256: str
@@ -86,6 +102,7 @@ class Comparison(StrictModel):
     level: float
     differences: list[PairedDifference]
     mcnemar: list[McNemar]
+    recovery: list[Recovery] = []
 
 
 def _spec(report: Report) -> TaskSpec:
@@ -203,11 +220,23 @@ def _clean(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
+#: Replicates already computed, by (report identity, n_boot, probes): see compare_runs.
+ReplicateCache = dict[tuple[int, int, frozenset[str]], tuple[Replicates, float]]
+
+
 def compare_runs(
-    a: Mapping[int, Report], b: Mapping[int, Report], *, names: tuple[str, str] | None = None
+    a: Mapping[int, Report],
+    b: Mapping[int, Report],
+    *,
+    names: tuple[str, str] | None = None,
+    probes: set[str] | None = None,
+    cache: ReplicateCache | None = None,
 ) -> Comparison:
     """``a`` minus ``b``, each a mapping training seed -> report, paired on the seeds both
-    have (at least one); every report needs its predictions."""
+    have (at least one); every report needs its predictions. ``probes`` limits the probes
+    re-scored (default: every recomputable one both carry); ``cache`` keeps each report's
+    replicates for the next call (many methods compared with one ERM entry), valid while
+    the reports live."""
     seeds = sorted(set(a) & set(b))
     if not seeds:
         raise MedFailError(
@@ -220,13 +249,23 @@ def compare_runs(
         _check_pair(first, b[s])
     spec = _spec(first)
     n_boot = min(r.bootstrap.n_boot for s in seeds for r in (a[s], b[s]))
-    probes = {p.name for p in first.probes if p.name in RECOMPUTABLE}
+    wanted = {p.name for p in first.probes if p.name in RECOMPUTABLE}
     for s in seeds:
-        probes &= {p.name for p in a[s].probes} & {p.name for p in b[s].probes}
+        wanted &= {p.name for p in a[s].probes} & {p.name for p in b[s].probes}
+    if probes is not None:
+        wanted &= probes
+    cache = {} if cache is None else cache
+
+    def replicates(report: Report) -> tuple[Replicates, float]:
+        key = (id(report), n_boot, frozenset(wanted))
+        if key not in cache:
+            cache[key] = _replicates(report, spec, n_boot, wanted)
+        return cache[key]
+
     per_seed, tests = [], []
     for s in seeds:
-        ra, ta = _replicates(a[s], spec, n_boot, probes)
-        rb, tb = _replicates(b[s], spec, n_boot, probes)
+        ra, ta = replicates(a[s])
+        rb, tb = replicates(b[s])
         per_seed.append((ra, rb))
         tests += _mcnemar(s, a[s], b[s], ta, tb)
     rng = np.random.default_rng(split_seed(first.bootstrap.seed, SEED_DRAW))
@@ -242,6 +281,56 @@ def compare_runs(
         level=first.bootstrap.level,
         differences=[_difference(k, per_seed, draw, first.bootstrap.level) for k in keys],
         mcnemar=tests,
+        recovery=[
+            _recovery(m, per_seed, draw, first.bootstrap.level)
+            for m in RECOVERY_METRICS
+            if all(_key(m, split) in keys for split in ("id_test", "ood_test"))
+        ],
+    )
+
+
+#: Performance metrics whose recovery under shift a comparison reports.
+RECOVERY_METRICS = ("auroc", "accuracy")
+
+
+def _key(metric: str, split: str) -> MetricKey:
+    return ("performance", metric, split, None, None)
+
+
+def _recovery(
+    metric: str, per_seed: list[tuple[Replicates, Replicates]], draw: np.ndarray, level: float
+) -> Recovery:
+    """:class:`Recovery` of ``metric`` from the paired seeds' replicates."""
+
+    def pooled(values: list[np.ndarray]) -> np.ndarray:  # (seeds, reps) -> two-level means
+        stacked = np.stack(values)
+        return stacked[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
+
+    ident, ood = _key(metric, "id_test"), _key(metric, "ood_test")
+    gain = [ra[ood].reps[:, 0] - rb[ood].reps[:, 0] for ra, rb in per_seed]
+    gap = [rb[ident].reps[:, 0] - rb[ood].reps[:, 0] for _, rb in per_seed]
+    gain_pt = np.mean([ra[ood].point[0] - rb[ood].point[0] for ra, rb in per_seed])
+    gap_pt = np.mean([rb[ident].point[0] - rb[ood].point[0] for _, rb in per_seed])
+    gap_reps, gain_reps = pooled(gap), pooled(gain)
+    alpha = (1 - level) / 2
+    gap_lo = np.nanquantile(gap_reps, alpha) if np.isfinite(gap_reps).any() else np.nan
+    if not (np.isfinite(gap_pt) and gap_pt > 0 and gap_lo > 0):
+        return Recovery(
+            metric=metric,
+            value=None,
+            ci_low=None,
+            ci_high=None,
+            reference_gap=_clean(gap_pt),
+            reason="the reference shows no ID - OOD gap (its interval reaches 0)",
+        )
+    ratio = gain_reps / gap_reps
+    lo, hi = np.nanquantile(ratio, [alpha, 1 - alpha])
+    return Recovery(
+        metric=metric,
+        value=_clean(gain_pt / gap_pt),
+        ci_low=_clean(lo),
+        ci_high=_clean(hi),
+        reference_gap=_clean(gap_pt),
     )
 
 

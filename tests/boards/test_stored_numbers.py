@@ -30,7 +30,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def board(tiny: Path, tmp_path: Path) -> Path:
-    """Real entries (erm-gbm, erm-mlp; seed 0) with predictions, on the tiny task's board."""
+    """Real entries (erm-gbm, erm-logistic, erm-mlp; seed 0) with predictions, on the tiny
+    task's board."""
     root = tmp_path / "subs"
     result = _baselines(root, "--n-boot", "50")
     assert result.exit_code == 0, result.output
@@ -88,7 +89,7 @@ def test_a_number_that_contradicts_the_predictions_excludes_the_entry(board: Pat
     path = board / "erm-mlp" / "seed-0" / REPORT_FILE
     edit_report(path, lambda d: first_metric(d, "performance", "auroc").update(value=0.999))
     loaded = load_boards(board.parent)[0]
-    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm", "erm-logistic"]
     [problem] = loaded.problems
     assert "its stored predictions contradict it: performance.auroc on id_test" in problem
     assert "stored (0.999," in problem
@@ -244,7 +245,7 @@ def test_labels_forged_to_fit_the_scores_are_caught_against_the_build(board: Pat
     forged.save(seed, predictions=True)
     assert recheck(Report.load(seed), resolve("tiny-task@1.0.0").spec) == []  # self-consistent
     [loaded] = load_boards(board.parent)
-    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm", "erm-logistic"]
     assert "true labels are not the task build's" in loaded.problems[0]
 
 
@@ -252,7 +253,7 @@ def test_an_entry_without_predictions_is_not_ranked(board: Path) -> None:
     seed = board / "erm-gbm" / "seed-0"
     Report.load(seed).save(seed, predictions=False)
     [loaded] = load_boards(board.parent)
-    assert [e.metadata.name for e in loaded.entries] == ["erm-mlp"]
+    assert [e.metadata.name for e in loaded.entries] == ["erm-logistic", "erm-mlp"]
     assert "saved without its predictions" in loaded.problems[0]
 
 
@@ -262,9 +263,9 @@ def test_an_edited_interval_is_caught_on_the_board(board: Path) -> None:
         path, lambda d: first_metric(d, "performance", "auroc").update(ci_low=0.97, ci_high=0.99)
     )
     [loaded] = load_boards(board.parent)
-    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm", "erm-logistic"]
     [fast] = load_boards(board.parent, check="values")  # point values only: not seen
-    assert len(fast.entries) == 2
+    assert len(fast.entries) == 3
 
 
 def test_a_predictions_file_declaring_more_rows_than_its_report_is_refused(
@@ -323,7 +324,7 @@ def test_copies_with_invented_model_hashes_cannot_set_the_protocol(default_board
         )
         forged.save(seed, predictions=True)
     [loaded] = load_boards(default_board.parent)
-    assert sorted(e.metadata.name for e in loaded.entries) == ["erm-gbm", "erm-mlp"]
+    assert sorted(e.metadata.name for e in loaded.entries) == ["erm-gbm", "erm-logistic", "erm-mlp"]
     assert sum("default protocol" in p for p in loaded.problems) == 3
 
 
@@ -360,7 +361,7 @@ def test_rewritten_groups_are_caught_against_the_build(board: Path) -> None:
     frame = Report.load(seed).predictions.assign(group_sex="F")
     resave(seed, frame)
     [loaded] = load_boards(board.parent)
-    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm"]
+    assert [e.metadata.name for e in loaded.entries] == ["erm-gbm", "erm-logistic"]
     assert "its sex groups are not the task build's" in loaded.problems[0]
 
 

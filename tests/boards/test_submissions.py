@@ -277,6 +277,17 @@ def test_ranking_honours_direction(tmp_path: Path) -> None:
         board_table(board, "speed")
 
 
+def test_entries_selected_on_ood_data_are_ranked_apart(tmp_path: Path) -> None:
+    add_entry(tmp_path, "honest", auroc=0.7)
+    peeked = make_metadata("peeked").model_copy(
+        update={"flags": {"extra_data": False, "uses_ood_val": True}}
+    )
+    write_entry(tmp_path, peeked, {k: make_report(auroc=0.9) for k in (0, 1)})
+    table = board_table(board_of(tmp_path))
+    assert list(table["entry"]) == ["honest", "peeked"]  # the better one comes after
+    assert list(table["rank"]) == [1, 1] and list(table["apart"]) == [False, True]
+
+
 def test_missing_values_rank_last(tmp_path: Path) -> None:
     add_entry(tmp_path, "scored", auroc=0.6)
     folder = add_entry(tmp_path, "unscored", auroc=0.9)

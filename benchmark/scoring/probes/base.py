@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,7 +41,12 @@ from benchmark.models.protocol import Model
 from benchmark.results.report import IntervalMethod, MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
 from benchmark.stats.bootstrap import Resampler, percentile_ci
-from benchmark.stats.intervals import MIN_SUPPORT, bca_interval, jackknife_weights
+from benchmark.stats.intervals import (
+    MAX_JACKKNIFE_BLOCKS,
+    MIN_SUPPORT,
+    bca_interval,
+    jackknife_weights,
+)
 from benchmark.tasks.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -125,6 +130,9 @@ class ScoringContext:
     examples: dict[str, pd.DataFrame] | None = None
 
     _memo: dict[Hashable, Draws] = field(default_factory=dict, repr=False)
+    #: each split's replicate and jackknife weights, drawn once and reused by every metric
+    #: (the draws depend only on the split and the seed; see WEIGHT_CACHE_CELLS)
+    _weights: dict[str, Weights] = field(default_factory=dict, init=False, repr=False)
 
     def support(self, counts: Sequence[int]) -> Sequence[int] | None:
         """``counts`` (patients behind each metric) where this scorer withholds intervals
@@ -146,27 +154,65 @@ class ScoringContext:
         if key is not None and (split, key) in self._memo:
             return self._memo[split, key]
         seed = split_seed(self.seed, split)
-        out = bootstrap(self.predictions[split], fn, self.n_boot, seed, jackknife=self.jackknife)
+        p = self.predictions[split]
+        weights = self._weights.get(split)
+        if weights is None and len(p) * (self.n_boot + MAX_JACKKNIFE_BLOCKS) <= WEIGHT_CACHE_CELLS:
+            weights = self._weights[split] = draw_weights(p, self.n_boot, seed, self.jackknife)
+        out = bootstrap(p, fn, self.n_boot, seed, jackknife=self.jackknife, weights=weights)
         if key is not None:
             self._memo[split, key] = out
         return out
 
 
+#: Most weight cells (rows x (replicates + jackknife blocks)) a context keeps per split:
+#: 25M int32 = 100 MB; larger splits redraw their weights for every metric instead.
+WEIGHT_CACHE_CELLS = 25_000_000
+
+
+class Weights(NamedTuple):
+    """A split's replicate weight batches and (for BCa) its jackknife weight batches."""
+
+    replicates: list[np.ndarray]
+    jackknife: list[np.ndarray] | None
+
+
+def _replicate_weights(p: SplitPredictions, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    resampler = Resampler(len(p), clusters=p.patient_id, strata=p.site, n_boot=n_boot, seed=seed)
+    return resampler.weights()
+
+
+def draw_weights(p: SplitPredictions, n_boot: int, seed: int, jackknife: bool) -> Weights:
+    """The weights :func:`bootstrap` draws for ``p``, kept as lists."""
+    jack = list(jackknife_weights(p.patient_id, len(p), seed=seed)) if jackknife else None
+    return Weights(list(_replicate_weights(p, n_boot, seed)), jack)
+
+
 def bootstrap(
-    p: SplitPredictions, fn: BatchFn, n_boot: int, seed: int, *, jackknife: bool = False
+    p: SplitPredictions,
+    fn: BatchFn,
+    n_boot: int,
+    seed: int,
+    *,
+    jackknife: bool = False,
+    weights: Weights | None = None,
 ) -> Draws:
     """``fn``'s point value and replicates, patients resampled within sites, and with
     ``jackknife`` its leave-one-patient-out values (blocks of patients beyond
-    :data:`~benchmark.stats.intervals.MAX_JACKKNIFE_BLOCKS`)."""
-    resampler = Resampler(len(p), clusters=p.patient_id, strata=p.site, n_boot=n_boot, seed=seed)
+    :data:`~benchmark.stats.intervals.MAX_JACKKNIFE_BLOCKS`). ``weights``: the same draws
+    made before (:func:`draw_weights`), reused."""
 
-    def run(weights: Iterator[np.ndarray]) -> np.ndarray:
-        out = [np.asarray(fn(w), dtype=np.float64).reshape(len(w), -1) for w in weights]
+    def run(batches: Iterable[np.ndarray]) -> np.ndarray:
+        out = [np.asarray(fn(w), dtype=np.float64).reshape(len(w), -1) for w in batches]
         return np.concatenate(out) if out else np.zeros((0, len(point)))
 
     point = np.asarray(fn(np.ones((1, len(p)), dtype=np.int32)), dtype=np.float64).reshape(-1)
-    jack = run(jackknife_weights(p.patient_id, len(p), seed=seed)) if jackknife else None
-    return Draws(point, run(resampler.weights()), jack)
+    if weights is None:
+        jack = run(jackknife_weights(p.patient_id, len(p), seed=seed)) if jackknife else None
+        return Draws(point, run(_replicate_weights(p, n_boot, seed)), jack)
+    if jackknife and weights.jackknife is None:
+        raise ValueError("the kept weights have no jackknife")
+    jack = run(weights.jackknife) if jackknife and weights.jackknife is not None else None
+    return Draws(point, run(weights.replicates), jack)
 
 
 def clusters(p: SplitPredictions, rows: np.ndarray | None = None) -> int:

@@ -1,0 +1,74 @@
+"""Guidelines: generated from the entries, byte-identical when regenerated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from baselines import sweep
+from benchmark.boards.guidelines import Finding, Headline, headline, kind_of, write_guidelines
+from benchmark.tasks.registry import resolve
+from benchmark.tasks.task import Task
+from tests import REPO
+
+
+def test_the_committed_guidelines_regenerate_byte_for_byte(tmp_path: Path) -> None:
+    committed = REPO / "docs" / "guidelines.md"
+    out = tmp_path / "docs" / "guidelines.md"
+    # the same relative layout as the repository, so the links come out the same
+    (tmp_path / "submissions").symlink_to(REPO / "submissions")
+    write_guidelines(tmp_path / "submissions", out)
+    assert out.read_bytes() == committed.read_bytes(), "run: medfail guidelines"
+
+
+def test_headlines_and_kinds_follow_the_task_claims() -> None:
+    fairness = resolve("synth-derm-skin-tone").spec
+    head = headline(fairness)
+    assert (head.probe, head.metric, head.attribute, head.group) == (
+        "fairness",
+        "auroc_gap",
+        "tone_group",
+        "dark",
+    )
+    assert head.better == 1  # the claim is a negative gap: toward zero is up
+    assert kind_of(fairness) == "Subgroup underrepresentation"
+    drift = resolve("synth-icu-sensor-drift").spec
+    assert headline(drift).metric == "accuracy" and kind_of(drift) == "Sensor drift"
+    site = resolve("ncctg-lung-mortality-site").spec
+    assert (headline(site).metric, headline(site).split) == ("auroc", "ood_test")
+
+
+@pytest.mark.parametrize(
+    ("better", "low", "high", "verdict"),
+    [
+        (1, 0.01, 0.05, "helps"),
+        (1, -0.05, -0.01, "hurts"),
+        (1, -0.01, 0.02, "no clear difference"),
+        (-1, -0.05, -0.01, "helps"),
+        (-1, 0.01, 0.05, "hurts"),
+        (1, None, None, "no interval"),
+    ],
+)
+def test_verdicts_read_the_interval_on_the_better_side(
+    better: int, low: float | None, high: float | None, verdict: str
+) -> None:
+    head = Headline("performance", "auroc", "ood_test", None, None, better)
+    finding = Finding("k", "t@1.0.0", "m", "mlp", "x", "x-mlp", [0], [], head, 0.0, low, high, None)
+    assert finding.verdict == verdict
+
+
+def test_guidelines_of_fresh_entries_name_every_comparison(tiny: Path, tmp_path: Path) -> None:
+    task = Task.load("tiny-task", build=True)
+    root = tmp_path / "subs"
+    planned = sweep.plan([task], ["erm", "mixup", "group-dro"], ["mlp"], [0, 1], n_boot=50)
+    sweep.run(planned.cells, root, serial=True)
+    out = tmp_path / "docs" / "guidelines.md"
+    _, found = write_guidelines(root, out)
+    first = out.read_bytes()
+    assert {f.method for f in found} == {"mixup", "group-dro"}
+    text = first.decode()
+    assert "## Site and scanner shift" in text
+    assert "](../subs/tiny-task@1.0.0/mixup-mlp)" in text
+    write_guidelines(root, out)
+    assert out.read_bytes() == first
