@@ -24,7 +24,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,13 @@ def _sweep_record(root: Path, cell: Cell) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def foreign(root: Path, cell: Cell) -> bool:
+    """Whether ``cell``'s entry exists but was not written by a sweep (``medfail baselines
+    run``, a submission): the sweep leaves it alone rather than replace it."""
+    path = entry_dir(root, cell.task, cell.entry) / METADATA_FILE
+    return path.is_file() and _sweep_record(root, cell) is None
+
+
 def is_done(root: Path, cell: Cell) -> bool:
     """Whether ``cell``'s key is on its entry (and its seed folder is there)."""
     record = _sweep_record(root, cell)
@@ -173,7 +180,7 @@ def train_and_score(cell: Cell) -> CellResult:
 
     start = time.monotonic()
     torch.set_num_threads(cell.threads)
-    task = Task.load(cell.task)
+    task = Task.load(cell.task, build=True)  # a worker elsewhere builds its own copy
     if task.manifest.content_sha256 != cell.content_sha256:
         raise MedFailError(f"{cell.task}: the built task's content differs from the plan's")
     (fam,) = families(cell.method, task, cell.family, threads=cell.threads)
@@ -208,10 +215,12 @@ def store(root: Path, cell: Cell, result: CellResult) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     record = _sweep_record(root, cell) or {}
     folder = entry_dir(root, cell.task, cell.entry)
-    kept = {
+    kept = {  # the entry's other seeds of this same plan (same key but for the seed)
         int(seed): folder / f"{SEED_PREFIX}{seed}"
         for seed, key in record.get("cells", {}).items()
-        if int(seed) != cell.seed and (folder / f"{SEED_PREFIX}{seed}").is_dir()
+        if int(seed) != cell.seed
+        and key == replace(cell, seed=int(seed)).key
+        and (folder / f"{SEED_PREFIX}{seed}").is_dir()
     }
     cells = {str(s): record["cells"][str(s)] for s in kept} | {str(cell.seed): cell.key}
     shas = {str(s): record["model_sha256"][str(s)] for s in kept}
@@ -250,13 +259,17 @@ def store(root: Path, cell: Cell, result: CellResult) -> Path:
     return path
 
 
-def record_failure(root: Path, cell: Cell, error: str) -> Path:
-    """``root/.sweep/failed/<key>.json``: the cell and its error (written atomically)."""
+def record_failure(root: Path, cell: Cell, error: str) -> Path | None:
+    """``root/.sweep/failed/<key>.json``: the cell and its error (written atomically);
+    None when even that cannot be written (a full disk): the sweep goes on regardless."""
     path = Path(root) / FAILED_DIR / f"{cell.key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {"cell": asdict(cell), "label": str(cell), "error": error}
     body["failed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_text(path, json.dumps(body, indent=2, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(body, indent=2, sort_keys=True) + "\n")
+    except OSError:
+        return None
     return path
 
 
@@ -362,10 +375,11 @@ def run(
     cpus: int | None = None,
     update: Update | None = None,
 ) -> Progress:
-    """Run the cells not yet finished under ``root``; ``update(what, progress)`` hears each
-    finished or failed cell. ``serial`` runs them one by one in this process (no Ray)."""
+    """Run the cells not yet finished under ``root`` (cells whose entry another tool
+    wrote are left alone: :func:`foreign`); ``update(what, progress)`` hears each finished
+    or failed cell. ``serial`` runs them one by one in this process (no Ray)."""
     root = Path(root)
-    todo = [c for c in cells if not is_done(root, c)]
+    todo = [c for c in cells if not is_done(root, c) and not foreign(root, c)]
     prog = Progress(total=len(todo))
     if not todo:
         return prog

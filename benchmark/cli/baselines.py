@@ -85,7 +85,7 @@ def baselines_run(
     _finish(out_dir, resolved.spec.ref, [p.name for p in paths], fmt)
 
 
-@baselines_app.command("methods")
+@baselines_app.command("methods", short_help="Every method: reference, inputs, needs, flags.")
 def baselines_methods(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),

@@ -92,11 +92,18 @@ def sweep_cmd(
         threads=threads,
         n_boot=n_boot,
     )
-    todo = [c for c in planned.cells if not sweep.is_done(out_dir, c)]
+    kept = [c for c in planned.cells if sweep.foreign(out_dir, c)]
+    todo = [c for c in planned.cells if not sweep.is_done(out_dir, c) and c not in kept]
+    finished = len(planned.cells) - len(todo) - len(kept)
     out.print(
-        f"{len(planned.cells)} cells on {len(chosen)} task(s); {len(planned.cells) - len(todo)} "
-        f"finished before, {len(todo)} to run"
+        f"{len(planned.cells)} cells on {len(chosen)} task(s); {finished} finished before, "
+        f"{len(todo)} to run"
     )
+    for entry in sorted({f"{c.task}/{c.entry}" for c in kept}):
+        err.print(
+            Text(f"kept: {entry} was not written by a sweep; its cells are skipped"),
+            soft_wrap=True,
+        )
     for reason in planned.skipped:
         err.print(Text(f"not applicable: {reason}", style="dim"), soft_wrap=True)
     if dry_run:

@@ -7,7 +7,10 @@ set -euo pipefail
 MEDFAIL=${MEDFAIL:-.venv/bin/medfail}
 TABLES=actg320-aids-cd4-shift,flchain-mortality-temporal,ncctg-lung-mortality-site,whas500-mortality-subgroups
 FLAGSHIP=synth-cxr-site-shift,synth-derm-skin-tone,synth-cxr-shortcut,synth-cxr-bias-amplification,synth-icu-sensor-drift
-OTHERS=synth-cxr-label-noise,synth-path-stain-shift,synth-icu-modality-dropout,synth-cxr-adversarial-transfer
+OTHERS=synth-cxr-label-noise,synth-path-stain-shift,synth-icu-modality-dropout
+# synth-cxr-adversarial-transfer is left out: its adversarial probe takes 17-20 minutes per
+# model at the full preset on 2 cores (its erm and pgd-at entries were scored with it); the
+# sweep's fast preset is still to come (issue 20's note)
 # the input-robustness defences (pgd-at, wavelet) cost 5x ERM: after the rest
 CHEAP=erm,reweight,mixup,cutmix,group-dro,adversarial-debiasing,dann,coral,transfer,threshold-optimizer,shortcut-decorrelated
 
@@ -16,3 +19,4 @@ $MEDFAIL sweep --tasks "$FLAGSHIP" --methods "$CHEAP" --seeds 0 "$@"
 $MEDFAIL sweep --tasks "$OTHERS" --methods "$CHEAP" --seeds 0 "$@"
 $MEDFAIL sweep --tasks "$FLAGSHIP" --methods "$CHEAP" --seeds 1 2 "$@"
 $MEDFAIL sweep --tasks "$FLAGSHIP,$OTHERS" --methods pgd-at,wavelet --seeds 0 "$@"
+$MEDFAIL sweep --tasks "$OTHERS" --methods "$CHEAP" --seeds 1 2 "$@"

@@ -16,6 +16,7 @@ from baselines import deep, fairness, objectives
 from baselines.methods import METHODS, families, flags, methods_for, unmet_need
 from benchmark.errors import MedFailError
 from benchmark.scoring.evaluate import evaluate
+from benchmark.tasks.registry import resolve
 from benchmark.tasks.task import Task
 
 
@@ -199,17 +200,90 @@ def test_cutmix_box_and_label_weight() -> None:
         assert 0 <= top <= bottom <= 32 and 0 <= left <= right <= 32
         if lam == 1.0:
             assert (bottom - top) * (right - left) == 0
-    x = torch.zeros(4, 1, 8, 8)
-    x[2:] = 1.0
 
-    class Mean(torch.nn.Module):
+
+def test_cutmix_pastes_a_box_and_weights_the_labels_by_its_area() -> None:
+    """Replaying the objective's draws: the loss is lam CE(y) + (1 - lam) CE(y[perm]) on
+    the images with the permuted batch's box pasted in, lam = 1 - box area / image area."""
+
+    class Mean(torch.nn.Module):  # logits from the mean intensity: sees the pasted box
         def forward(self, t: torch.Tensor) -> torch.Tensor:
             m = t.mean(dim=(1, 2, 3))
             return torch.stack([-m, m], 1)
 
+    x = torch.zeros(4, 1, 8, 8)
+    x[2:] = 1.0
     y = torch.tensor([0, 0, 1, 1])
-    loss = objectives.CutMix(rng=np.random.default_rng(3)).loss(Mean(), x, y, torch.arange(4), 0)
-    assert torch.isfinite(loss)
+    got = objectives.CutMix(rng=np.random.default_rng(3)).loss(Mean(), x, y, torch.arange(4), 0)
+    replay = np.random.default_rng(3)
+    lam = float(replay.beta(1.0, 1.0))
+    perm = torch.as_tensor(replay.permutation(4))
+    top, bottom, left, right = objectives.cutmix_box(8, 8, lam, replay)
+    mixed = x.clone()
+    mixed[:, :, top:bottom, left:right] = x[perm][:, :, top:bottom, left:right]
+    area = 1 - (bottom - top) * (right - left) / 64
+    logits = Mean()(mixed)
+    ce = torch.nn.functional.cross_entropy
+    expected = area * ce(logits, y) + (1 - area) * ce(logits, y[perm])
+    assert 0 < (bottom - top) * (right - left) < 64 and not torch.equal(mixed, x)
+    assert float(got) == pytest.approx(float(expected))
+
+
+def test_cutmix_trains_an_image_network() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 1, 16, 16)).astype(np.float32)
+    y = (x[:, 0, 4:12, 4:12].mean((1, 2)) > 0.5).astype(np.int64)
+    config = deep.DeepConfig(max_epochs=2, patience=2, batch_size=16, num_threads=1)
+    common = {"seed": 0, "config": config, "device": "cpu"}
+    erm = deep.train_network("image-cnn", x, y, x, y, **common)
+    mixed = deep.train_network("image-cnn", x, y, x, y, method="cutmix", **common)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(erm.state_dict().values(), mixed.state_dict().values(), strict=True)
+    )
+    with pytest.raises(ValueError, match="cutmix trains image models"):
+        deep.train_network(
+            "series-transformer", x[:, :, 0], y, x[:, :, 0], y, method="cutmix", **common
+        )
+
+
+# --- transfer ----------------------------------------------------------------------------
+
+
+def test_the_source_pool_is_the_other_synthetic_tasks_of_the_modality() -> None:
+    from baselines import transfer
+
+    def spec_only(ref: str) -> Task:
+        return Task(resolve(ref).spec, Path("."), None)  # type: ignore[arg-type]
+
+    pool = transfer.source_pool(spec_only("synth-cxr-site-shift"))
+    assert pool and all(r.startswith("synth-cxr-") for r in pool)
+    assert not any(r.startswith(("synth-cxr-site-shift@", "synth-cxr-adversarial")) for r in pool)
+    assert "synth-cxr-shortcut@1.1.0" in pool  # the newest released version only
+    with pytest.raises(MedFailError, match="no other synthetic dermatology task"):
+        transfer.source_pool(spec_only("synth-derm-skin-tone"))
+    with pytest.raises(MedFailError, match="is not synthetic"):
+        transfer.source_pool(spec_only("synth-cxr-adversarial-transfer"))
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights() -> None:
+    """With a learning rate of 0 the fine-tuned network keeps the pretrained weights
+    (only the input statistics are the task's)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((32, 1, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 2, 32)
+    common = {"seed": 0, "device": "cpu"}
+    pre = deep.train_network(
+        "image-cnn", x, y, x, y, config=deep.DeepConfig(max_epochs=1, num_threads=1), **common
+    )
+    frozen = deep.DeepConfig(lr=0.0, weight_decay=0.0, max_epochs=1, num_threads=1)
+    tuned = deep.train_network(
+        "image-cnn", x * 0.5, y, x, y, config=frozen, init_state=pre.state_dict(), **common
+    )
+    for (name, a), b in zip(pre.state_dict().items(), tuned.state_dict().values(), strict=True):
+        if name in ("mean", "std") or "running" in name or "num_batches" in name:
+            continue
+        assert torch.equal(a, b), name
 
 
 # --- fairlearn -------------------------------------------------------------------------------

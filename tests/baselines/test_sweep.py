@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -140,3 +141,30 @@ def test_a_killed_ray_sweep_resumes(tiny_env: dict[str, str], tmp_path: Path) ->
     assert read_metadata(meta).seeds == [0, 1, 2, 3, 4, 5]
     (board,) = load_boards(out)
     assert not board.problems
+
+
+def test_a_cell_failing_in_a_ray_worker_is_recorded_and_the_rest_go_on(
+    on_path: Task, tmp_path: Path
+) -> None:
+    good, bad = sweep.plan([on_path], ["erm"], ["mlp"], [0, 1], n_boot=50).cells
+    bad = dataclasses.replace(bad, content_sha256="0" * 64)  # another build of the task
+    heard: list[str] = []
+    result = sweep.run([good, bad], tmp_path, cpus=1, update=lambda w, p: heard.append(w))
+    assert (result.done, result.failed) == (1, 1)
+    [record] = (tmp_path / sweep.FAILED_DIR).glob("*.json")
+    assert "content differs" in json.loads(record.read_text())["error"]
+    assert any("FAILED: MedFailError" in h for h in heard)
+    entry = tmp_path / on_path.spec.ref / "erm-mlp"
+    assert read_metadata(entry / "metadata.yaml").seeds == [0]
+    assert not (entry / "seed-1").exists()
+
+
+def test_an_entry_written_by_another_tool_is_left_alone(on_path: Task, tmp_path: Path) -> None:
+    from baselines.methods import run as baselines_run
+
+    [folder] = baselines_run(on_path, "erm", [0], tmp_path, n_boot=50, family="mlp")
+    before = (folder / "metadata.yaml").read_bytes()
+    cells = sweep.plan([on_path], ["erm"], ["mlp"], [0, 1], n_boot=50).cells
+    assert all(sweep.foreign(tmp_path, c) for c in cells)
+    assert sweep.run(cells, tmp_path, serial=True).total == 0
+    assert (folder / "metadata.yaml").read_bytes() == before

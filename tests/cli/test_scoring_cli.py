@@ -54,9 +54,10 @@ def test_baselines_write_pinned_entries(entries: Path) -> None:
     board_dir = entries / "tiny-task@1.0.0"
     assert sorted(p.name for p in board_dir.iterdir() if not p.name.startswith(".")) == [
         "erm-gbm",
+        "erm-logistic",
         "erm-mlp",
     ]
-    for entry in ("erm-gbm", "erm-mlp"):
+    for entry in ("erm-gbm", "erm-logistic", "erm-mlp"):
         for seed in (0, 1):
             folder = board_dir / entry / f"seed-{seed}"
             report = Report.load(folder)
@@ -70,7 +71,7 @@ def test_baselines_write_pinned_entries(entries: Path) -> None:
             assert report.seeds["train"] == seed
             assert report.bootstrap.n_boot == 50
     (board,) = load_boards(entries)
-    assert board.problems == [] and len(board.entries) == 2
+    assert board.problems == [] and len(board.entries) == 3
 
 
 def test_evaluate_reproduces_the_entry_and_saves_predictions(entries: Path, tmp_path: Path) -> None:
