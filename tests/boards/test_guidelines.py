@@ -55,6 +55,7 @@ def test_verdicts_read_the_interval_on_the_better_side(
 ) -> None:
     head = Headline("performance", "auroc", "ood_test", None, None, better)
     finding = Finding("k", "t@1.0.0", "m", "mlp", "x", "x-mlp", [0], [], head, 0.0, low, high, None)
+    assert not finding.costs_id
     assert finding.verdict == verdict
 
 
@@ -72,3 +73,24 @@ def test_guidelines_of_fresh_entries_name_every_comparison(tiny: Path, tmp_path:
     assert "](../subs/tiny-task@1.0.0/mixup-mlp)" in text
     write_guidelines(root, out)
     assert out.read_bytes() == first
+
+
+def test_a_gain_under_shift_bought_on_id_test_is_marked() -> None:
+    head = Headline("performance", "auroc", "ood_test", None, None, 1)
+    costly = Finding(
+        "k",
+        "t@1.0.0",
+        "m",
+        "cnn",
+        "x",
+        "x-cnn",
+        [0],
+        [],
+        head,
+        0.2,
+        0.1,
+        0.3,
+        None,
+        clean=(-0.3, -0.4, -0.2),
+    )
+    assert costly.verdict == "helps" and costly.costs_id
