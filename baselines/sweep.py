@@ -225,6 +225,8 @@ def store(root: Path, cell: Cell, result: CellResult) -> Path:
     cells = {str(s): record["cells"][str(s)] for s in kept} | {str(cell.seed): cell.key}
     shas = {str(s): record["model_sha256"][str(s)] for s in kept}
     shas[str(cell.seed)] = result.model_sha256
+    times = {str(s): record.get("seconds", {}).get(str(s)) for s in kept}
+    times[str(cell.seed)] = round(result.seconds, 1)
     with tempfile.TemporaryDirectory(prefix="medfail-store-", dir=root) as tmp:
         new = Path(tmp) / "seed"
         for name, data in result.files.items():
@@ -247,6 +249,8 @@ def store(root: Path, cell: Cell, result: CellResult) -> Path:
                     "n_boot": cell.n_boot,
                     "cells": dict(sorted(cells.items(), key=lambda kv: int(kv[0]))),
                     "model_sha256": dict(sorted(shas.items(), key=lambda kv: int(kv[0]))),
+                    # wall seconds of each cell (train + score) where recorded
+                    "seconds": dict(sorted(times.items(), key=lambda kv: int(kv[0]))),
                 },
             },
             flags=flags(cell.method),

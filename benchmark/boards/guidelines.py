@@ -240,22 +240,33 @@ def _row(f: Finding, link: str) -> str:
     )
 
 
-def _summary(kind: str, found: list[Finding]) -> str:
+def _summary(found: list[Finding]) -> str:
+    """Which methods beat ERM, which were worse, and on which tasks nothing could be said."""
     helped = [f for f in found if f.verdict == "helps"]
     hurt = [f for f in found if f.verdict == "hurts"]
     tasks = sorted({f.task for f in found})
-    if not helped:
-        text = f"**No method beat ERM** on {', '.join(tasks)}"
-    else:
+    mute = [t for t in tasks if all(f.ci_low is None for f in found if f.task == t)]
+    judged = [t for t in tasks if t not in mute]
+    parts = []
+    if helped:
         wins = ", ".join(
             f"{f.method} ({f.family}) on {f.task}: {_num(f.diff)}{_interval(f.ci_low, f.ci_high)}"
             + (" but worse on id_test" if f.costs_id else "")
             for f in helped
         )
-        text = f"**Beat ERM** ({len(helped)} of {len(found)} comparisons): {wins}"
+        parts.append(f"**Beat ERM** ({len(helped)} of {len(found)} comparisons): {wins}")
+    quiet = [t for t in judged if not any(f.task == t for f in helped)]
+    if quiet:
+        parts.append(f"**No method beat ERM** on {', '.join(quiet)}")
     if hurt:
-        text += f". Worse than ERM: {', '.join(sorted({f'{f.method} on {f.task}' for f in hurt}))}"
-    return text + "."
+        worse = sorted({f"{f.method} on {f.task}" for f in hurt})
+        parts.append(f"Worse than ERM: {', '.join(worse)}")
+    if mute:
+        parts.append(
+            f"No interval on {', '.join(mute)}: too few patients or events on the headline "
+            "split to tell any method from ERM"
+        )
+    return ". ".join(parts) + "."
 
 
 def render(found: list[Finding], root: Path, out: Path) -> str:
@@ -289,7 +300,7 @@ def render(found: list[Finding], root: Path, out: Path) -> str:
         mine = sorted(
             (f for f in found if f.kind == kind), key=lambda f: (f.task, f.family, f.method)
         )
-        lines += [f"## {kind}", "", _summary(kind, mine), ""]
+        lines += [f"## {kind}", "", _summary(mine), ""]
         for task in sorted({f.task for f in mine}):
             rows = [f for f in mine if f.task == task]
             head = rows[0].headline

@@ -8,7 +8,8 @@ wall time of each, the speed-up, and Ray's per-cell overhead, measured apart as 
 round trip of ``--noop`` no-op tasks submitted one at a time through the same remote call
 (``ray.get(f.remote())``), after start-up.
 
-Run: ``.venv/bin/python benchmarks/performance/sweep.py [--cpus 2] [--seeds 4]``.
+Run: ``.venv/bin/python benchmarks/performance/sweep.py [--cpus 2] [--seeds 4]``; image
+cells: ``--task synth-cxr-site-shift --methods erm,mixup --families cnn --seeds 2``.
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ def main() -> None:
     ap.add_argument("--task", default="ncctg-lung-mortality-site")
     ap.add_argument("--methods", default="erm,mixup,group-dro,adversarial-debiasing")
     ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument(
+        "--families", default="mlp,logistic", help="comma-separated; '' = each method's"
+    )
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--noop", type=int, default=200)
     args = ap.parse_args()
     task = Task.load(args.task, build=True)
-    planned = sweep.plan(
-        [task], args.methods.split(","), ["mlp", "logistic"], list(range(args.seeds))
-    )
+    families = args.families.split(",") if args.families else None
+    planned = sweep.plan([task], args.methods.split(","), families, list(range(args.seeds)))
     cells = planned.cells
     print(f"{cpu_name()} ({os.cpu_count()} cores), {platform.python_version()}")
     print(f"{len(cells)} cells: {args.methods} on {task.spec.ref}, seeds 0-{args.seeds - 1}")

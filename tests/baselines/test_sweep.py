@@ -83,6 +83,7 @@ def test_a_serial_sweep_files_entries_resumes_and_records_failures(
     meta = read_metadata(out / tiny_task.spec.ref / "erm-mlp" / "metadata.yaml")
     assert meta.seeds == [0, 1] and set(meta.config["sweep"]["cells"]) == {"0", "1"}
     assert meta.config["sweep"]["threads"] == 1 and meta.config["num_threads"] == 1
+    assert all(s > 0 for s in meta.config["sweep"]["seconds"].values())
     assert [same for _, same in sweep.verify(out, 2)] == [True, True]
 
 

@@ -94,3 +94,21 @@ def test_a_gain_under_shift_bought_on_id_test_is_marked() -> None:
         clean=(-0.3, -0.4, -0.2),
     )
     assert costly.verdict == "helps" and costly.costs_id
+
+
+def test_the_summary_tells_no_effect_from_no_interval() -> None:
+    from benchmark.boards.guidelines import _summary
+
+    head = Headline("performance", "auroc", "ood_test", None, None, 1)
+
+    def finding(task: str, low: float | None, high: float | None) -> Finding:
+        return Finding(
+            "k", task, "m", "mlp", "dann", "dann-mlp", [0], [], head, 0.0, low, high, None
+        )
+
+    text = _summary([finding("a@1.0.0", -0.1, 0.1), finding("b@1.0.0", None, None)])
+    assert "**No method beat ERM** on a@1.0.0." in text
+    assert "No interval on b@1.0.0: too few patients" in text and "Beat ERM" not in text
+    assert "**Beat ERM** (1 of 1 comparisons): dann (mlp) on a@1.0.0" in _summary(
+        [finding("a@1.0.0", 0.01, 0.1)]
+    )
