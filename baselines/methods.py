@@ -216,7 +216,7 @@ SERIES_FAMILIES = {"transformer": "series-transformer"}
 TARGET_SPLIT = "ood_val"
 
 
-def _deep(method: str, family: str, arch: str, threads: int | None = None) -> Family:
+def _deep(method: str, task: Task, family: str, arch: str, threads: int | None = None) -> Family:
     from baselines import deep
 
     config = replace(deep.default_config(arch), num_threads=threads)
@@ -231,7 +231,7 @@ def _deep(method: str, family: str, arch: str, threads: int | None = None) -> Fa
         if method == "transfer":
             from baselines.transfer import pretrained_state
 
-            init = pretrained_state(task, arch, seed, on_epoch)
+            init = pretrained_state(task, arch, seed, on_epoch, threads)
         module = deep.train_network(
             arch,
             X,
@@ -258,8 +258,8 @@ def _deep(method: str, family: str, arch: str, threads: int | None = None) -> Fa
     if method == "transfer":
         from baselines import transfer
 
-        config_dict["pretraining"] = {
-            "pool": "train splits of the other synthetic tasks (baselines.transfer.source_pool)",
+        config_dict["pretraining"] = {  # released versions are immutable: refs pin the data
+            "pool": transfer.source_pool(task),
             "pool_size": transfer.POOL_SIZE,
             "max_epochs": transfer.PRETRAIN_EPOCHS,
         }
@@ -345,7 +345,7 @@ def families(
     if input_kind(task) != "tabular":
         name = family or next(iter(known))
         trained = "erm" if method == "threshold-optimizer" else method
-        fam = _deep(trained, name, known[name], threads)
+        fam = _deep(trained, task, name, known[name], threads)
         return [_post_processed(fam) if method == "threshold-optimizer" else fam]
     if method.startswith("fairlearn-eg"):
         todo = [_logistic(method)]

@@ -143,7 +143,7 @@ class GroupDRO(Objective):
     """Sagawa et al. (2020), online: each batch's mean loss per group ``l_g``; for the
     groups present, ``q_g <- q_g exp(eta l_g)``, then ``q`` is renormalised; the loss is
     ``sum_g q_g l_g``. ``groups``: one group code (0..G-1) per training row; ``q`` starts
-    uniform and is kept (``history`` holds it after every epoch's last batch)."""
+    uniform and is kept across batches."""
 
     groups: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     eta: float = 0.01

@@ -227,7 +227,8 @@ def store(root: Path, cell: Cell, result: CellResult) -> Path:
     shas[str(cell.seed)] = result.model_sha256
     times = {str(s): record.get("seconds", {}).get(str(s)) for s in kept}
     times[str(cell.seed)] = round(result.seconds, 1)
-    with tempfile.TemporaryDirectory(prefix="medfail-store-", dir=root) as tmp:
+    # hidden, so a kill here leaves nothing load_boards reads as a board
+    with tempfile.TemporaryDirectory(prefix=".medfail-store-", dir=root) as tmp:
         new = Path(tmp) / "seed"
         for name, data in result.files.items():
             path = new / name
@@ -346,6 +347,12 @@ def _on_ray(
         raise MedFailError(f"Ray did not start: {_error_text(e)}") from e
     try:
         threads = max(c.threads for c in todo)
+        widest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
+        if threads > widest:  # Ray would keep such cells pending for ever
+            raise MedFailError(
+                f"cells need {threads} CPUs each (--threads) but the largest Ray node has "
+                f"{widest:g}; lower --threads or add CPUs"
+            )
         prog.concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
         remote = ray.remote(train_and_score)
         pending = {remote.options(num_cpus=c.threads).remote(c): c for c in todo}
@@ -407,9 +414,11 @@ def finished_cells(root: Path) -> list[tuple[Path, int, str, str]]:
     return found
 
 
-def verify(root: Path, k: int, seed: int = 0) -> list[tuple[str, bool]]:
+def verify(root: Path, k: int, seed: int = 0) -> list[tuple[str, str]]:
     """Retrain ``k`` finished cells drawn at random (``seed``) with their recorded config
-    and threads; (what, whether the model file's sha256 equals the recorded one) each."""
+    and threads; (what, verdict) each: ``same`` (the model file's sha256 equals the recorded
+    one), ``different``, or ``stale`` (today's plan of that cell has another key: the
+    config or MedFail version changed since, so the old file cannot be reproduced here)."""
     import random
 
     import torch
@@ -417,15 +426,29 @@ def verify(root: Path, k: int, seed: int = 0) -> list[tuple[str, bool]]:
     done = finished_cells(root)
     picks = random.Random(seed).sample(done, min(k, len(done)))
     out = []
-    for folder, train_seed, _, sha in picks:
+    for folder, train_seed, key, sha in picks:
         meta = read_metadata(folder / METADATA_FILE)
-        threads = int(meta.config["sweep"]["threads"])
+        record = meta.config["sweep"]
+        threads = int(record["threads"])
         torch.set_num_threads(threads)
-        task = Task.load(meta.task)
+        task = Task.load(meta.task, build=True)
         family = meta.name.removeprefix(f"{meta.method}-")
         (fam,) = families(meta.method, task, family, threads=threads)
+        what = f"{meta.task} {meta.name} seed {train_seed}"
+        cell = Cell(
+            meta.task,
+            meta.task_content_sha256,
+            meta.method,
+            family,
+            train_seed,
+            fam.config,
+            threads,
+            int(record["n_boot"]),
+        )
+        if cell.key != key:
+            out.append((what, "stale"))
+            continue
         with tempfile.TemporaryDirectory(prefix="medfail-verify-") as tmp:
             model_file = fam.fit_and_save(task, train_seed, Path(tmp))
-            same = sha256_file(model_file) == sha
-        out.append((f"{meta.task} {meta.name} seed {train_seed}", same))
+            out.append((what, "same" if sha256_file(model_file) == sha else "different"))
     return out

@@ -79,12 +79,17 @@ def pooled_inputs(refs: list[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pretrained_state(
-    task: Task, arch: str, seed: int, on_epoch: OnEpoch | None = None
+    task: Task,
+    arch: str,
+    seed: int,
+    on_epoch: OnEpoch | None = None,
+    threads: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Weights after ERM pretraining of ``arch`` on the source pool of ``task``."""
+    """Weights after ERM pretraining of ``arch`` on the source pool of ``task``, with
+    ``threads`` torch threads (None: the family default)."""
     x, y = pooled_inputs(source_pool(task), seed)
     held = max(1, len(y) // 10)
-    config = replace(deep.default_config(arch), max_epochs=PRETRAIN_EPOCHS)
+    config = replace(deep.default_config(arch), max_epochs=PRETRAIN_EPOCHS, num_threads=threads)
     module = deep.train_network(
         arch,
         x[held:],

@@ -117,6 +117,17 @@ class Finding:
     recovery: tuple[float | None, float | None, float | None] | None
     #: the same paired difference on id_test (the ID cost of a gain under shift)
     clean: tuple[float | None, float | None, float | None] = (None, None, None)
+    #: the headline's mean over seeds: (method, ERM)
+    values: tuple[float | None, float | None] = (None, None)
+
+    @property
+    def overshoots(self) -> bool:
+        """A fairness gap that changed sides and grew: "better" by the claim's side, worse
+        in size."""
+        a, b = self.values
+        if self.headline.probe != "fairness" or a is None or b is None:
+            return False
+        return a * b < 0 and abs(a) > abs(b)
 
     @property
     def costs_id(self) -> bool:
@@ -133,7 +144,7 @@ class Finding:
             (self.headline.better * self.ci_low, self.headline.better * self.ci_high)
         )
         if good_low > 0:
-            return "helps"
+            return "overshoots" if self.overshoots else "helps"
         if good_high < 0:
             return "hurts"
         return "no clear difference"
@@ -190,6 +201,7 @@ def _finding(
         if rec is None or head.probe != "performance"
         else (rec.value, rec.ci_low, rec.ci_high),
         clean=clean if head.split != "id_test" else (None, None, None),
+        values=(None, None) if row is None else (row.a, row.b),
     )
 
 
@@ -288,7 +300,8 @@ def render(found: list[Finding], root: Path, out: Path) -> str:
         "inputs, group labels at inference, privileged annotations): read them apart. "
         "Δ id_test is the same comparison on the in-distribution test split (AUROC, or the "
         "headline's performance metric): a gain under shift bought with a loss there is "
-        "marked.",
+        "marked. **overshoots**: a fairness gap that moved past zero and grew on the other "
+        "side.",
         "",
     ]
     base = out.parent

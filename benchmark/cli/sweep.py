@@ -135,9 +135,15 @@ def _verify(root: Path, k: int) -> None:
     results = sweep.verify(root, k)
     if not results:
         raise MedFailError(f"no finished sweep cells under {root}")
-    for what, same in results:
-        out.print(Text(f"{'same' if same else 'DIFFERENT'}  {what}"), soft_wrap=True)
-    bad = sum(not same for _, same in results)
-    out.print(f"{len(results) - bad} of {len(results)} retrained model files match their sha256")
-    if bad:
+    for what, verdict in results:
+        out.print(
+            Text(f"{verdict.upper() if verdict != 'same' else verdict:9}  {what}"), soft_wrap=True
+        )
+    same = sum(v == "same" for _, v in results)
+    stale = sum(v == "stale" for _, v in results)
+    out.print(
+        f"{same} of {len(results)} retrained model files match their sha256"
+        + (f"; {stale} stale (planned differently today, not retrained)" if stale else "")
+    )
+    if any(v == "different" for _, v in results):
         raise typer.Exit(1)

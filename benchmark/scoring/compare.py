@@ -271,6 +271,13 @@ def compare_runs(
     rng = np.random.default_rng(split_seed(first.bootstrap.seed, SEED_DRAW))
     draw = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
     keys = [k for k in per_seed[0][0] if all(k in ra and k in rb for ra, rb in per_seed)]
+    differences = [_difference(k, per_seed, draw, first.bootstrap.level) for k in keys]
+    withheld = {  # recovery is withheld where the difference it divides is
+        d.metric
+        for d in differences
+        if (d.probe, d.split, d.attribute) == ("performance", "ood_test", None)
+        and d.ci_low is None
+    }
     return Comparison(
         task=first.task.ref,
         content_sha256=first.task.content_sha256,
@@ -279,10 +286,19 @@ def compare_runs(
         seeds=seeds,
         n_boot=n_boot,
         level=first.bootstrap.level,
-        differences=[_difference(k, per_seed, draw, first.bootstrap.level) for k in keys],
+        differences=differences,
         mcnemar=tests,
         recovery=[
             _recovery(m, per_seed, draw, first.bootstrap.level)
+            if m not in withheld
+            else Recovery(
+                metric=m,
+                value=None,
+                ci_low=None,
+                ci_high=None,
+                reference_gap=None,
+                reason="no interval for the difference on ood_test (too few patients)",
+            )
             for m in RECOVERY_METRICS
             if all(_key(m, split) in keys for split in ("id_test", "ood_test"))
         ],

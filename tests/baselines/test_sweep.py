@@ -84,7 +84,7 @@ def test_a_serial_sweep_files_entries_resumes_and_records_failures(
     assert meta.seeds == [0, 1] and set(meta.config["sweep"]["cells"]) == {"0", "1"}
     assert meta.config["sweep"]["threads"] == 1 and meta.config["num_threads"] == 1
     assert all(s > 0 for s in meta.config["sweep"]["seconds"].values())
-    assert [same for _, same in sweep.verify(out, 2)] == [True, True]
+    assert [verdict for _, verdict in sweep.verify(out, 2)] == ["same", "same"]
 
 
 def test_verify_notices_a_model_that_does_not_reproduce(on_path: Task, tmp_path: Path) -> None:
@@ -95,7 +95,10 @@ def test_verify_notices_a_model_that_does_not_reproduce(on_path: Task, tmp_path:
     text = path.read_text()
     sha = read_metadata(path).config["sweep"]["model_sha256"]["0"]
     path.write_text(text.replace(sha, "0" * 64))
-    assert sweep.verify(tmp_path, 1) == [(f"{tiny_task.spec.ref} erm-logistic seed 0", False)]
+    assert sweep.verify(tmp_path, 1) == [(f"{tiny_task.spec.ref} erm-logistic seed 0", "different")]
+    key = read_metadata(path).config["sweep"]["cells"]["0"]
+    path.write_text(path.read_text().replace(key, "f" * 24))  # planned otherwise today
+    assert sweep.verify(tmp_path, 1)[0][1] == "stale"
 
 
 def test_families_give_identical_model_files_for_a_seed(tiny_task: Task, tmp_path: Path) -> None:
@@ -169,3 +172,9 @@ def test_an_entry_written_by_another_tool_is_left_alone(on_path: Task, tmp_path:
     assert all(sweep.foreign(tmp_path, c) for c in cells)
     assert sweep.run(cells, tmp_path, serial=True).total == 0
     assert (folder / "metadata.yaml").read_bytes() == before
+
+
+def test_cells_wider_than_any_ray_node_are_refused(on_path: Task, tmp_path: Path) -> None:
+    cells = sweep.plan([on_path], ["erm"], ["mlp"], [0], threads=4, n_boot=50).cells
+    with pytest.raises(MedFailError, match=r"need 4 CPUs each .* the largest Ray node has 1"):
+        sweep.run(cells, tmp_path, cpus=1)

@@ -112,3 +112,29 @@ def test_the_summary_tells_no_effect_from_no_interval() -> None:
     assert "**Beat ERM** (1 of 1 comparisons): dann (mlp) on a@1.0.0" in _summary(
         [finding("a@1.0.0", 0.01, 0.1)]
     )
+
+
+def test_a_fairness_gap_pushed_past_zero_and_grown_overshoots() -> None:
+    head = Headline("fairness", "auroc_gap", "ood_test", "sex", "F", 1)
+
+    def finding(a: float, b: float) -> Finding:
+        return Finding(
+            "k",
+            "t@1.0.0",
+            "m",
+            "mlp",
+            "x",
+            "x-mlp",
+            [0],
+            [],
+            head,
+            a - b,
+            0.05,
+            0.4,
+            None,
+            values=(a, b),
+        )
+
+    assert finding(0.25, -0.10).verdict == "overshoots"  # |gap| grew on the other side
+    assert finding(0.05, -0.10).verdict == "helps"  # past zero, but smaller
+    assert finding(-0.02, -0.10).verdict == "helps"

@@ -224,3 +224,37 @@ def test_compare_refuses_edited_labels_and_stale_prediction_files(
         Report.load(tmp_path / "a")
     b.save(tmp_path / "a")  # a report saved without predictions attaches none
     assert Report.load(tmp_path / "a").predictions is None
+
+
+def test_recovery_is_the_share_of_the_reference_gap_closed(
+    reports: tuple[Report, Report],
+) -> None:
+    """(A_ood - B_ood) / (B_id - B_ood) from the stored values; withheld, with the reason,
+    where B has no ID - OOD gap or the OOD difference has no interval."""
+    a, b = reports
+    c = compare(a, b)
+    assert {r.metric for r in c.recovery} == {"auroc", "accuracy"}
+    for r in c.recovery:
+        va = a.metric(r.metric, "ood_test", probe="performance").value
+        bi = b.metric(r.metric, "id_test", probe="performance").value
+        bo = b.metric(r.metric, "ood_test", probe="performance").value
+        if r.value is None:
+            assert r.reason and r.ci_low is None
+            continue
+        assert r.reference_gap == pytest.approx(bi - bo, abs=TOL) and bi - bo > 0
+        assert r.value == pytest.approx((va - bo) / (bi - bo), abs=1e-9)
+        assert r.ci_low <= r.value <= r.ci_high
+
+
+def test_kept_bootstrap_weights_give_the_same_report(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each split's weights drawn once per context (the default) or redrawn for every
+    metric (the cache off) give identical numbers."""
+    from benchmark.scoring.probes import base
+
+    task = Task.load("tiny-task", build=True)
+    kept = evaluate(Feature("x1"), task, PROBES, n_boot=100, name="a")
+    monkeypatch.setattr(base, "WEIGHT_CACHE_CELLS", 0)
+    redrawn = evaluate(Feature("x1"), task, PROBES, n_boot=100, name="a")
+    assert [p.metrics for p in kept.probes] == [p.metrics for p in redrawn.probes]
