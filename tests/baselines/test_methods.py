@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +18,7 @@ from benchmark.scoring.evaluate import evaluate
 from benchmark.tasks.registry import resolve
 from benchmark.tasks.task import Task
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/baselines/conftest.py
 
 
 def test_eleven_or_more_methods_each_stated() -> None:
