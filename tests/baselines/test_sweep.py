@@ -178,3 +178,25 @@ def test_cells_wider_than_any_ray_node_are_refused(on_path: Task, tmp_path: Path
     cells = sweep.plan([on_path], ["erm"], ["mlp"], [0], threads=4, n_boot=50).cells
     with pytest.raises(MedFailError, match=r"need 4 CPUs each .* the largest Ray node has 1"):
         sweep.run(cells, tmp_path, cpus=1)
+
+
+def test_the_command_line_plans_and_refuses_in_one_line(tiny: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    runner = CliRunner()
+    out = str(tmp_path / "subs")
+    args = ["sweep", "--tasks", "tiny-task", "--methods", "erm,group-dro", "--families", "mlp"]
+    planned = runner.invoke(app, [*args, "--seeds", "0", "1", "--out", out, "--dry-run"])
+    assert planned.exit_code == 0, planned.output
+    assert "4 cells on 1 task(s); 0 finished before, 4 to run" in planned.output
+    assert "tiny-task@1.0.0 group-dro-mlp seed 1" in planned.output
+    bad = runner.invoke(app, ["sweep", "--tasks", "tiny-task", "--methods", "dann", "--out", out])
+    assert isinstance(bad.exception, MedFailError)  # the root command prints it as one line
+    assert str(bad.exception) == (
+        "dann adapts to the unlabelled inputs of ood_val; tiny-task@1.0.0 has none"
+    )
+    none = runner.invoke(app, ["sweep", "--verify", "2", "--out", out])
+    assert isinstance(none.exception, MedFailError)
+    assert "no finished sweep cells" in str(none.exception)
