@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.boards.entries import Board, Entry, load_boards
+from benchmark.boards.entries import METADATA_FILE, Board, Entry, load_boards
 from benchmark.common.files import atomic_write_text
 from benchmark.errors import MedFailError
 from benchmark.scoring.compare import Comparison, ReplicateCache, compare_runs
@@ -326,7 +326,8 @@ def render(found: list[Finding], root: Path, out: Path) -> str:
                 "|---|---|---|---|---|---|---|---|---|",
             ]
             for f in rows:
-                link = os.path.relpath(root / f.task / f.entry, base).replace(os.sep, "/")
+                entry = root / f.task / f.entry / METADATA_FILE  # the entry card
+                link = os.path.relpath(entry, base).replace(os.sep, "/")
                 lines.append(_row(f, link))
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -275,8 +275,7 @@ def compare_runs(
     withheld = {  # recovery is withheld where the difference it divides is
         d.metric
         for d in differences
-        if (d.probe, d.split, d.attribute) == ("performance", "ood_test", None)
-        and d.ci_low is None
+        if (d.probe, d.split, d.attribute) == ("performance", "ood_test", None) and d.ci_low is None
     }
     return Comparison(
         task=first.task.ref,

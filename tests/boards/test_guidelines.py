@@ -70,7 +70,7 @@ def test_guidelines_of_fresh_entries_name_every_comparison(tiny: Path, tmp_path:
     assert {f.method for f in found} == {"mixup", "group-dro"}
     text = first.decode()
     assert "## Site and scanner shift" in text
-    assert "](../subs/tiny-task@1.0.0/mixup-mlp)" in text
+    assert "](../subs/tiny-task@1.0.0/mixup-mlp/metadata.yaml)" in text
     write_guidelines(root, out)
     assert out.read_bytes() == first
 

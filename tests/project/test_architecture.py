@@ -39,21 +39,23 @@ def test_no_import_cycles() -> None:
 
 
 def test_the_leaderboard_and_a_tabular_build_do_not_import_torch(tmp_path: Path) -> None:
-    """Importing the app's modules, reading the committed boards with every number
-    recomputed, and building and loading a tabular task leave torch unloaded."""
+    """Importing the app's modules, reading the committed boards (point values recomputed;
+    one board with every interval too: tests/boards/test_committed_entries.py rechecks them
+    all), and building and loading a tabular task leave torch unloaded."""
     code = textwrap.dedent(
         f"""
         import sys
         sys.path.insert(0, {str(ROOT / "leaderboard")!r})
         import boards  # the app's shared module (streamlit, plotly, the board readers)
         import benchmark
-        from benchmark.boards.entries import load_boards
+        from benchmark.boards.entries import load_board, load_boards
         from benchmark.catalogue.browse import stats
         from benchmark.catalogue.cases import CASES_ROOT, load_cases
         from benchmark.tasks.task import Task
         from tests.conftest import write_tiny_task
 
-        load_boards({str(ROOT / "submissions")!r})
+        load_boards({str(ROOT / "submissions")!r}, check="values")
+        load_board(sorted(__import__("pathlib").Path({str(ROOT / "submissions")!r}).glob("*@*"))[0])
         stats(load_cases(CASES_ROOT))
         write_tiny_task(__import__("pathlib").Path({str(tmp_path / "tasks")!r}))
         Task.load("tiny-task", build=True).split("train")
