@@ -246,6 +246,7 @@ def _row(f: Finding, link: str) -> str:
     delta = f"{_num(f.diff)}{_interval(f.ci_low, f.ci_high)}"
     clean = "—" if f.clean[0] is None else f"{_num(f.clean[0])}{_interval(*f.clean[1:])}"
     verdict = f"**{f.verdict}**" + (" (worse on id_test)" if f.costs_id else "")
+    verdict += " (1 seed)" if len(f.seeds) == 1 and f.ci_low is not None else ""
     return (
         f"| {f.task} | {f.family} | [{f.method}]({link}) | {len(f.seeds)} | {delta} | "
         f"{rec} | {clean} | {verdict} | {flags} |"
@@ -264,6 +265,7 @@ def _summary(found: list[Finding]) -> str:
         wins = ", ".join(
             f"{f.method} ({f.family}) on {f.task}: {_num(f.diff)}{_interval(f.ci_low, f.ci_high)}"
             + (" but worse on id_test" if f.costs_id else "")
+            + (" (1 seed)" if len(f.seeds) == 1 else "")
             for f in helped
         )
         parts.append(f"**Beat ERM** ({len(helped)} of {len(found)} comparisons): {wins}")
@@ -301,7 +303,8 @@ def render(found: list[Finding], root: Path, out: Path) -> str:
         "Δ id_test is the same comparison on the in-distribution test split (AUROC, or the "
         "headline's performance metric): a gain under shift bought with a loss there is "
         "marked. **overshoots**: a fairness gap that moved past zero and grew on the other "
-        "side.",
+        "side. With one training seed (marked) the interval covers test-set resampling only, "
+        "not the spread between training runs: read those verdicts as provisional.",
         "",
     ]
     base = out.parent

@@ -138,3 +138,17 @@ def test_a_fairness_gap_pushed_past_zero_and_grown_overshoots() -> None:
     assert finding(0.25, -0.10).verdict == "overshoots"  # |gap| grew on the other side
     assert finding(0.05, -0.10).verdict == "helps"  # past zero, but smaller
     assert finding(-0.02, -0.10).verdict == "helps"
+
+
+def test_single_seed_verdicts_are_marked_provisional() -> None:
+    from benchmark.boards.guidelines import _row, _summary
+
+    head = Headline("performance", "auroc", "ood_test", None, None, 1)
+    one = Finding(
+        "k", "t@1.0.0", "m", "cnn", "dann", "dann-cnn", [0], [], head, 0.02, 0.01, 0.03, None
+    )
+    three = Finding(
+        "k", "t@1.0.0", "m", "cnn", "dann", "dann-cnn", [0, 1, 2], [], head, 0.02, 0.01, 0.03, None
+    )
+    assert "**helps** (1 seed)" in _row(one, "x") and "(1 seed)" not in _row(three, "x")
+    assert "+0.020 [+0.010, +0.030] (1 seed)" in _summary([one])
