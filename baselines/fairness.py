@@ -132,6 +132,7 @@ def threshold_optimize(
     from fairlearn.postprocessing import ThresholdOptimizer
 
     _, y, _ = task.split(fit_split)
+    fit_groups = group_labels(task, fit_split)
     post = ThresholdOptimizer(
         estimator=_GivenScores().fit(np.zeros((1, 1)), np.zeros(1)),
         constraints="equalized_odds",
@@ -140,8 +141,8 @@ def threshold_optimize(
         predict_method="predict_proba",
     )
     with _fairlearn_quiet():
-        post.fit(scores[fit_split][:, None], y, sensitive_features=group_labels(task, fit_split))
-    seen = set(group_labels(task, fit_split))
+        post.fit(scores[fit_split][:, None], y, sensitive_features=fit_groups)
+    seen = set(fit_groups)
     out = {}
     for split, s in scores.items():
         groups = group_labels(task, split)

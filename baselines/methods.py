@@ -18,7 +18,7 @@ from typing import Any
 
 from baselines import fairness, tabular
 from baselines.decorrelate import spread_shortcuts
-from baselines.objectives import METHOD_PARAMS
+from baselines.objectives import GROUP_OBJECTIVES, METHOD_PARAMS, TARGET_OBJECTIVES
 from baselines.progress import OnEpoch
 from baselines.saving import dump_skops
 from benchmark.boards.entries import EntryMetadata, entry_dir, write_entry
@@ -121,8 +121,6 @@ _METHODS = [
     ),
 ]
 METHODS = {m.name: m for m in _METHODS}
-#: methods whose model is post-processing or a reduction, saved as a predictions file
-SCORE_FILE_METHODS = ("fairlearn-eg-dp", "fairlearn-eg-eo", "threshold-optimizer")
 
 
 def flags(method: str) -> dict[str, bool]:
@@ -151,7 +149,7 @@ def _mlp(method: str, threads: int | None = None) -> Family:
     config = tabular.MLPConfig(num_threads=threads)
 
     def fit_and_save(task: Task, seed: int, folder: Path, on_epoch: OnEpoch | None = None) -> Path:
-        target = TARGET_SPLIT if method in ("dann", "coral") else None
+        target = TARGET_SPLIT if method in TARGET_OBJECTIVES else None
         model = tabular.train_mlp(task, method, seed, config, on_epoch, target_split=target)
         path = folder / "model.safetensors"
         tabular.save_mlp(model, str(path))
@@ -244,8 +242,8 @@ def _deep(method: str, task: Task, family: str, arch: str, threads: int | None =
             config=config,
             arch_config={"n_classes": len(task.spec.label.classes)},
             on_epoch=on_epoch,
-            groups=tabular.group_codes(meta) if "groups" in _objective_needs(method) else None,
-            target=task.split(TARGET_SPLIT)[0] if method in ("dann", "coral") else None,
+            groups=tabular.group_codes(meta) if method in GROUP_OBJECTIVES else None,
+            target=task.split(TARGET_SPLIT)[0] if method in TARGET_OBJECTIVES else None,
             init_state=init,
         )
         if method == "wavelet":  # ERM, with the denoiser in front of it at inference
@@ -268,10 +266,6 @@ def _deep(method: str, task: Task, family: str, arch: str, threads: int | None =
 
 #: methods that train as another objective (and change the data or the model around it)
 _TRAINS_AS = {"wavelet": "erm", "shortcut-decorrelated": "erm", "transfer": "erm"}
-
-
-def _objective_needs(method: str) -> tuple[str, ...]:
-    return METHODS[method].needs if method in ("group-dro", "adversarial-debiasing") else ()
 
 
 def input_kind(task: Task) -> str:

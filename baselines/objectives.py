@@ -45,6 +45,12 @@ METHOD_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+#: objectives that read each training row's group code, and those that read unlabelled
+#: target inputs
+GROUP_OBJECTIVES = ("group-dro", "adversarial-debiasing")
+TARGET_OBJECTIVES = ("dann", "coral")
+
+
 class _Reverse(torch.autograd.Function):
     """Identity forward; the gradient multiplied by ``-weight`` backward."""
 
@@ -306,10 +312,10 @@ def make(
     ``groups`` (one code per training row) is required by group-dro and
     adversarial-debiasing, ``target`` (unlabelled inputs) by dann and coral."""
     p = {**METHOD_PARAMS.get(method, {}), **(params or {})}
-    needs = {"group-dro": groups, "adversarial-debiasing": groups, "dann": target, "coral": target}
-    if method in needs and needs[method] is None:
-        what = "groups" if method in ("group-dro", "adversarial-debiasing") else "target inputs"
-        raise ValueError(f"{method} needs {what}")
+    if method in GROUP_OBJECTIVES and groups is None:
+        raise ValueError(f"{method} needs groups")
+    if method in TARGET_OBJECTIVES and target is None:
+        raise ValueError(f"{method} needs target inputs")
     codes = torch.tensor(np.array(groups if groups is not None else [], dtype=np.int64))
     if method in ("erm", "pgd-at", "reweight"):  # weights: 1 unless reweighting
         return Objective(weights=weights)

@@ -29,7 +29,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from baselines.methods import METHODS, available_families, families, flags, unmet_need
+from baselines.methods import (
+    METHODS,
+    Family,
+    available_families,
+    families,
+    flags,
+    unmet_need,
+)
 from benchmark.boards.entries import (
     METADATA_FILE,
     SEED_PREFIX,
@@ -61,6 +68,12 @@ class Cell:
     config: dict[str, Any]
     threads: int = 1
     n_boot: int = 1000
+
+    @classmethod
+    def of(cls, task: Task, method: str, fam: Family, seed: int, threads: int, n_boot: int) -> Cell:
+        """The cell that trains ``fam`` of ``method`` on this build of ``task``."""
+        ref, sha = task.spec.ref, task.manifest.content_sha256
+        return cls(ref, sha, method, fam.name, seed, fam.config, threads, n_boot)
 
     @property
     def entry(self) -> str:
@@ -115,19 +128,7 @@ def plan(
                 if family_names and fam.name not in family_names:
                     continue
                 used.add(method)
-                cells += [
-                    Cell(
-                        task.spec.ref,
-                        task.manifest.content_sha256,
-                        method,
-                        fam.name,
-                        seed,
-                        fam.config,
-                        threads,
-                        n_boot,
-                    )
-                    for seed in seeds
-                ]
+                cells += [Cell.of(task, method, fam, s, threads, n_boot) for s in seeds]
     unused = [m for m in methods or () if m not in used]
     if methods and unused:
         reasons = [s for s in skipped if s.startswith(unused[0])]
@@ -307,19 +308,26 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {one_line(e)}"
 
 
+def _settle(root: Path, cell: Cell, result: Callable[[], CellResult], prog: Progress) -> str:
+    """File a finished cell (``result()`` runs it, or fetches it from Ray), or record its
+    failure: a cell's error, a dead worker or a full disk must not stop the sweep. Returns
+    what happened, for the progress line."""
+    try:
+        got = result()
+        store(root, cell, got)
+    except Exception as e:  # one cell failing must not stop the sweep
+        record_failure(root, cell, _error_text(e) + "\n" + traceback.format_exc())
+        prog.failed += 1
+        return f"{cell} FAILED: {_error_text(e)}"
+    prog.done += 1
+    prog.seconds += got.seconds
+    return f"{cell} done"
+
+
 def _serial(todo: list[Cell], root: Path, prog: Progress, update: Update | None) -> None:
     for cell in todo:
         prog.running = 1
-        try:
-            result = train_and_score(cell)
-            store(root, cell, result)
-            prog.done += 1
-            prog.seconds += result.seconds
-            what = f"{cell} done"
-        except Exception as e:  # one cell failing must not stop the sweep
-            record_failure(root, cell, _error_text(e) + "\n" + traceback.format_exc())
-            prog.failed += 1
-            what = f"{cell} FAILED: {_error_text(e)}"
+        what = _settle(root, cell, lambda c=cell: train_and_score(c), prog)
         prog.running = 0
         if update is not None:
             update(what, prog)
@@ -360,16 +368,7 @@ def _on_ray(
             prog.running = min(len(pending), prog.concurrency)
             ready, _ = ray.wait(list(pending), num_returns=1)
             cell = pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-                store(root, cell, result)
-                prog.done += 1
-                prog.seconds += result.seconds
-                what = f"{cell} done"
-            except Exception as e:  # a cell's error, a dead worker or a full disk
-                record_failure(root, cell, _error_text(e))
-                prog.failed += 1
-                what = f"{cell} FAILED: {_error_text(e)}"
+            what = _settle(root, cell, lambda ref=ready[0]: ray.get(ref), prog)
             prog.running = min(len(pending), prog.concurrency)
             if update is not None:
                 update(what, prog)
@@ -435,17 +434,7 @@ def verify(root: Path, k: int, seed: int = 0) -> list[tuple[str, str]]:
         family = meta.name.removeprefix(f"{meta.method}-")
         (fam,) = families(meta.method, task, family, threads=threads)
         what = f"{meta.task} {meta.name} seed {train_seed}"
-        cell = Cell(
-            meta.task,
-            meta.task_content_sha256,
-            meta.method,
-            family,
-            train_seed,
-            fam.config,
-            threads,
-            int(record["n_boot"]),
-        )
-        if cell.key != key:
+        if Cell.of(task, meta.method, fam, train_seed, threads, int(record["n_boot"])).key != key:
             out.append((what, "stale"))
             continue
         with tempfile.TemporaryDirectory(prefix="medfail-verify-") as tmp:

@@ -127,7 +127,7 @@ def train_mlp(
         n_classes=n_classes,
         mixup_alpha=config.mixup_alpha,
         weights=w,
-        groups=group_codes(meta) if method in ("group-dro", "adversarial-debiasing") else None,
+        groups=group_codes(meta) if method in objectives.GROUP_OBJECTIVES else None,
         target=torch.tensor(enc(task.split(target_split)[0])) if target_split else None,
     )
     extra = torch.nn.ModuleList(objective.modules())

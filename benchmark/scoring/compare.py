@@ -316,17 +316,12 @@ def _recovery(
     metric: str, per_seed: list[tuple[Replicates, Replicates]], draw: np.ndarray, level: float
 ) -> Recovery:
     """:class:`Recovery` of ``metric`` from the paired seeds' replicates."""
-
-    def pooled(values: list[np.ndarray]) -> np.ndarray:  # (seeds, reps) -> two-level means
-        stacked = np.stack(values)
-        return stacked[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
-
     ident, ood = _key(metric, "id_test"), _key(metric, "ood_test")
     gain = [ra[ood].reps[:, 0] - rb[ood].reps[:, 0] for ra, rb in per_seed]
     gap = [rb[ident].reps[:, 0] - rb[ood].reps[:, 0] for _, rb in per_seed]
     gain_pt = np.mean([ra[ood].point[0] - rb[ood].point[0] for ra, rb in per_seed])
     gap_pt = np.mean([rb[ident].point[0] - rb[ood].point[0] for _, rb in per_seed])
-    gap_reps, gain_reps = pooled(gap), pooled(gain)
+    gap_reps, gain_reps = _two_level(gap, draw), _two_level(gain, draw)
     alpha = (1 - level) / 2
     gap_lo = np.nanquantile(gap_reps, alpha) if np.isfinite(gap_reps).any() else np.nan
     if not (np.isfinite(gap_pt) and gap_pt > 0 and gap_lo > 0):
@@ -349,6 +344,13 @@ def _recovery(
     )
 
 
+def _two_level(per_seed: list[np.ndarray], draw: np.ndarray) -> np.ndarray:
+    """Replicate ``i``: the mean over the seeds ``draw[i]`` drew of each drawn seed's own
+    replicate ``i`` (``per_seed``: one replicate vector per paired seed)."""
+    stacked = np.stack(per_seed)
+    return stacked[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
+
+
 def _difference(
     key: MetricKey, per_seed: list[tuple[Replicates, Replicates]], draw: np.ndarray, level: float
 ) -> PairedDifference:
@@ -361,8 +363,7 @@ def _difference(
     b = [rb[key] for _, rb in per_seed]
     pa = np.array([x.point[0] for x in a])
     pb = np.array([x.point[0] for x in b])
-    d_reps = np.stack([x.reps[:, 0] - y.reps[:, 0] for x, y in zip(a, b, strict=True)])
-    pooled = d_reps[draw, np.arange(draw.shape[0])[:, None]].mean(axis=1)
+    pooled = _two_level([x.reps[:, 0] - y.reps[:, 0] for x, y in zip(a, b, strict=True)], draw)
     jack = None
     if all(x.jack is not None for x in a + b):
         jack = np.mean([x.jack - y.jack for x, y in zip(a, b, strict=True)], axis=0)

@@ -207,12 +207,14 @@ def bootstrap(
 
     point = np.asarray(fn(np.ones((1, len(p)), dtype=np.int32)), dtype=np.float64).reshape(-1)
     if weights is None:
-        jack = run(jackknife_weights(p.patient_id, len(p), seed=seed)) if jackknife else None
-        return Draws(point, run(_replicate_weights(p, n_boot, seed)), jack)
-    if jackknife and weights.jackknife is None:
-        raise ValueError("the kept weights have no jackknife")
-    jack = run(weights.jackknife) if jackknife and weights.jackknife is not None else None
-    return Draws(point, run(weights.replicates), jack)
+        replicates: Iterable[np.ndarray] = _replicate_weights(p, n_boot, seed)
+        jack_batches = jackknife_weights(p.patient_id, len(p), seed=seed) if jackknife else None
+    else:
+        if jackknife and weights.jackknife is None:
+            raise ValueError("the kept weights have no jackknife")
+        replicates, jack_batches = weights.replicates, weights.jackknife if jackknife else None
+    jack = None if jack_batches is None else run(jack_batches)
+    return Draws(point, run(replicates), jack)
 
 
 def clusters(p: SplitPredictions, rows: np.ndarray | None = None) -> int:
