@@ -48,6 +48,7 @@ from benchmark.boards.entries import (
 from benchmark.common.files import atomic_write_text
 from benchmark.common.hashing import sha256_file
 from benchmark.errors import MedFailError, one_line
+from benchmark.scoring.probes import PRESET_PROBES
 from benchmark.tasks.task import Task
 from benchmark.version import __version__
 
@@ -68,12 +69,17 @@ class Cell:
     config: dict[str, Any]
     threads: int = 1
     n_boot: int = 1000
+    preset: str | None = None
 
     @classmethod
-    def of(cls, task: Task, method: str, fam: Family, seed: int, threads: int, n_boot: int) -> Cell:
-        """The cell that trains ``fam`` of ``method`` on this build of ``task``."""
+    def of(
+        cls, task: Task, method: str, fam: Family, seed: int, threads: int, n_boot: int, preset: str
+    ) -> Cell:
+        """The cell that trains ``fam`` of ``method`` on this build of ``task``, scored
+        with the probes' ``preset`` (recorded where the task lists a probe that has presets)."""
         ref, sha = task.spec.ref, task.manifest.content_sha256
-        return cls(ref, sha, method, fam.name, seed, fam.config, threads, n_boot)
+        used = preset if any(p in PRESET_PROBES for p in task.spec.probes) else None
+        return cls(ref, sha, method, fam.name, seed, fam.config, threads, n_boot, used)
 
     @property
     def entry(self) -> str:
@@ -81,7 +87,10 @@ class Cell:
 
     @property
     def key(self) -> str:
-        content = json.dumps({**asdict(self), "medfail": __version__}, sort_keys=True)
+        fields = asdict(self)
+        if self.preset is None:  # no probe with presets: the key of a cell before presets
+            del fields["preset"]
+        content = json.dumps({**fields, "medfail": __version__}, sort_keys=True)
         return hashlib.sha256(content.encode()).hexdigest()[:24]
 
     def __str__(self) -> str:
@@ -104,6 +113,7 @@ def plan(
     *,
     threads: int = 1,
     n_boot: int = 1000,
+    preset: str = "fast",
 ) -> Plan:
     """Every applicable cell. An unknown method or family, or a named method that applies
     to none of the tasks, is a one-line :class:`MedFailError` (before anything trains);
@@ -128,7 +138,7 @@ def plan(
                 if family_names and fam.name not in family_names:
                     continue
                 used.add(method)
-                cells += [Cell.of(task, method, fam, s, threads, n_boot) for s in seeds]
+                cells += [Cell.of(task, method, fam, s, threads, n_boot, preset) for s in seeds]
     unused = [m for m in methods or () if m not in used]
     if methods and unused:
         reasons = [s for s in skipped if s.startswith(unused[0])]
@@ -190,7 +200,12 @@ def train_and_score(cell: Cell) -> CellResult:
         train_dir.mkdir()
         model_file = fam.fit_and_save(task, cell.seed, train_dir)
         report = evaluate(
-            str(model_file), task, n_boot=cell.n_boot, seeds={"train": cell.seed}, name=cell.entry
+            str(model_file),
+            task,
+            n_boot=cell.n_boot,
+            seeds={"train": cell.seed},
+            name=cell.entry,
+            preset=cell.preset or "full",
         )
         report.save(seed_dir, predictions=True)
         if model_file.stat().st_size <= MAX_MODEL_BYTES:
@@ -249,6 +264,7 @@ def store(root: Path, cell: Cell, result: CellResult) -> Path:
                 "sweep": {
                     "threads": cell.threads,
                     "n_boot": cell.n_boot,
+                    **({"preset": cell.preset} if cell.preset else {}),
                     "cells": dict(sorted(cells.items(), key=lambda kv: int(kv[0]))),
                     "model_sha256": dict(sorted(shas.items(), key=lambda kv: int(kv[0]))),
                     # wall seconds of each cell (train + score) where recorded
@@ -434,7 +450,8 @@ def verify(root: Path, k: int, seed: int = 0) -> list[tuple[str, str]]:
         family = meta.name.removeprefix(f"{meta.method}-")
         (fam,) = families(meta.method, task, family, threads=threads)
         what = f"{meta.task} {meta.name} seed {train_seed}"
-        if Cell.of(task, meta.method, fam, train_seed, threads, int(record["n_boot"])).key != key:
+        n_boot, preset = int(record["n_boot"]), record.get("preset", "full")
+        if Cell.of(task, meta.method, fam, train_seed, threads, n_boot, preset).key != key:
             out.append((what, "stale"))
             continue
         with tempfile.TemporaryDirectory(prefix="medfail-verify-") as tmp:

@@ -40,7 +40,7 @@ from benchmark.results.report import (
     MetricResult,
     Report,
 )
-from benchmark.scoring.probes import PROBES, default_config
+from benchmark.scoring.probes import PROBES, default_configs
 from benchmark.scoring.rescore import recheck
 from benchmark.tasks.registry import resolve
 from benchmark.tasks.spec import (
@@ -438,9 +438,11 @@ def _agree(
 def _default_protocol(entry: Entry, spec: TaskSpec) -> bool:
     """Scored as ``medfail evaluate`` scores this task by default: 1,000 replicates at 95%
     with the task seed, the task's threshold rule, the task's probes, and each probe's
-    default settings (a default of None is the task's own setting of that name where it has
-    one, such as ``min_group_size``, else free). The board of a known
-    task ranks these, so no vote, and no copy of an entry, decides its protocol."""
+    default settings or a named preset's (the adversarial probe's ``fast``; a default of
+    None is the task's own setting of that name where it has one, such as
+    ``min_group_size``, else free). The board of a known task ranks these, so no vote, and
+    no copy of an entry, decides its protocol (entries under two presets: the vote picks
+    one, see :func:`_agree`)."""
     report = next(iter(entry.reports.values()))
     boot = report.bootstrap
     if (boot.n_boot, boot.level, boot.seed) != (DEFAULT_N_BOOT, DEFAULT_LEVEL, spec.seed):
@@ -449,12 +451,20 @@ def _default_protocol(entry: Entry, spec: TaskSpec) -> bool:
         return False
     if [p.name for p in report.probes] != [p for p in spec.probes if p in PROBES]:
         return False
-    for probe in report.probes:
-        for key, value in default_config(probe.name).items():
-            if value is None:  # resolved from the task where it names the setting
-                value = getattr(spec, key, None)
-            if value is not None and probe.config.get(key) != value:
-                return False
+    return all(
+        any(_has_config(probe.config, config, spec) for config in default_configs(probe.name))
+        for probe in report.probes
+    )
+
+
+def _has_config(stored: dict[str, Any], config: dict[str, Any], spec: TaskSpec) -> bool:
+    """Whether a stored probe config holds every setting of ``config`` (a default of None
+    is the task's own setting of that name where it has one, else free)."""
+    for key, value in config.items():
+        if value is None:
+            value = getattr(spec, key, None)
+        if value is not None and stored.get(key) != value:
+            return False
     return True
 
 

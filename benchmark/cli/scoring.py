@@ -36,6 +36,11 @@ def evaluate_cmd(
     ),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
     seed: int = typer.Option(None, "--seed", help="Bootstrap seed (default: the task seed)."),
+    preset: str = typer.Option(
+        "full",
+        "--preset",
+        help="Probe preset: full (final numbers) or fast (the adversarial probe's sweep preset).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="Print every metric as CSV on stdout."),
 ) -> None:
@@ -44,11 +49,13 @@ def evaluate_cmd(
     from benchmark.results.gallery import GALLERY_DIR
     from benchmark.results.report import EXAMPLES_FILE, PREDICTIONS_FILE
     from benchmark.scoring.evaluate import check_bootstrap, evaluate
+    from benchmark.scoring.probes import check_preset
     from benchmark.tasks.task import Task
     from benchmark.tasks.validity import failure_claim, reference_of
 
     fmt = machine_format(as_json, as_csv)
     check_bootstrap(n_boot, 0.95, seed)  # before any build or model load
+    check_preset(preset)
     resolved = resolve_ref(task)
     build_with_progress(resolved)
     loaded = Task.load(resolved.spec.ref)
@@ -60,7 +67,14 @@ def evaluate_cmd(
         model_code_cannot_exit(),
     ):
         report = evaluate(
-            model, loaded, probes or None, n_boot=n_boot, seed=seed, step=step, detail=step
+            model,
+            loaded,
+            probes or None,
+            n_boot=n_boot,
+            seed=seed,
+            step=step,
+            detail=step,
+            preset=preset,
         )
     path = report.save(out_dir, predictions=save_predictions)
     if fmt == "json":

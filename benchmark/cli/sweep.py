@@ -63,6 +63,11 @@ def sweep_cmd(
     cpus: int | None = typer.Option(None, "--cpus", help="CPUs of the local Ray (default: all)."),
     threads: int = typer.Option(1, "--threads", help="Torch threads per cell (recorded)."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates."),
+    preset: str = typer.Option(
+        "fast",
+        "--preset",
+        help="Probe preset: fast (the adversarial probe's sweep preset) or full (final numbers).",
+    ),
     serial: bool = typer.Option(False, "--serial", help="One cell at a time, no Ray."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and stop."),
     verify: int = typer.Option(
@@ -75,11 +80,13 @@ def sweep_cmd(
     under OUT/.sweep/failed/ and the others go on. Entries land in OUT as cells finish."""
     from baselines import sweep
     from benchmark.scoring.evaluate import check_bootstrap
+    from benchmark.scoring.probes import check_preset
 
     if verify:
         _verify(out_dir, verify)
         return
     check_bootstrap(n_boot, 0.95, None)
+    check_preset(preset)
     if threads < 1:
         raise MedFailError(f"--threads must be at least 1, got {threads}")
     seeds = seed_list(seeds, ctx.args)
@@ -91,6 +98,7 @@ def sweep_cmd(
         seeds,
         threads=threads,
         n_boot=n_boot,
+        preset=preset,
     )
     kept = [c for c in planned.cells if sweep.foreign(out_dir, c)]
     todo = [c for c in planned.cells if not sweep.is_done(out_dir, c) and c not in kept]

@@ -2,7 +2,8 @@
 
 Used by the adversarial probe (the ``pgd`` and ``pgd-l2`` attacks), by PGD adversarial
 training (``baselines``) and to craft published adversarial test sets. The other attacks
-(FGSM, APGD, Square) run through ART.
+(FGSM, APGD, Square) run through ART, except in the probe's fast preset, where
+:func:`pgd_grid` runs FGSM and PGD at every radius at once with early exit.
 
 Hand-written, not ART's ``ProjectedGradientDescent``, because it is measured faster on the
 same model, batch and settings (``benchmarks/performance/pgd.py``; figures in the README): it
@@ -159,4 +160,90 @@ def pgd(
         out[start : start + len(xb)] = adv.cpu().numpy()
         if progress is not None:
             progress(len(xb))
+    return out
+
+
+def _per_example(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``values`` (m,) shaped to broadcast against ``like`` (m, ...), in its dtype/device."""
+    shape = (-1, *([1] * (like.dim() - 1)))
+    return values.to(device=like.device, dtype=like.dtype).view(shape)
+
+
+def _grid_batch(
+    module: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    radii: list[float],
+    *,
+    steps: int,
+    norm: Norm,
+    fgsm: bool,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """(len(radii), b, ...) adversarial examples of the batch ``x``: every radius in one
+    forward pass; an example whose decision already flipped (the argmax of ``module`` is
+    not ``y``) leaves the batch and keeps its current point (early exit)."""
+    k = len(radii)
+    xs, ys = x.repeat(k, *([1] * (x.dim() - 1))), y.repeat(k)
+    eps = _per_example(torch.tensor(radii, dtype=torch.float64).repeat_interleave(len(x)), xs)
+    if fgsm:  # one step of eps from the clean point: FGSM (Goodfellow et al. 2015)
+        adv, size = xs.clone(), eps
+    else:
+        start = torch.cat([_random_start(x, r, norm, generator) for r in radii])
+        adv, size = _project(xs + start, xs, eps, norm), 2.5 * eps / steps
+    active = torch.arange(len(xs), device=xs.device)
+    for _ in range(1 if fgsm else steps):
+        with torch.enable_grad():
+            point = adv[active].requires_grad_(True)
+            z = module(point)
+            (grad,) = torch.autograd.grad(F.cross_entropy(z, ys[active]), point)
+        still = z.detach().argmax(dim=1) == ys[active]  # not flipped yet: keep attacking
+        step = _step(grad, size[active], norm)
+        moved = _project(point.detach() + step, xs[active], eps[active], norm)
+        adv[active[still]] = moved[still]
+        active = active[still]
+        if len(active) == 0:
+            break
+    return adv.view(k, *x.shape)
+
+
+def pgd_grid(
+    module: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    radii: list[float],
+    *,
+    steps: int = 10,
+    norm: Norm = "inf",
+    fgsm: bool = False,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """PGD (or, with ``fgsm``, FGSM) at every radius of ``radii`` at once, for NumPy images
+    ``x`` (n, C, H, W) in [0, 1] and binary labels ``y``: returns (len(radii), n, C, H, W)
+    float32. Each batch holds ``batch_size`` images at every radius; an example leaves the
+    attack once ``module``'s argmax differs from its label (early exit: the point that
+    flipped it is kept, not pushed further), so flipped examples cost nothing more.
+    Steps and random starts as :func:`pgd_batch` with one restart. ``progress(n_done)``
+    hears each batch (images times radii)."""
+    if not radii or min(radii) <= 0 or steps < 1:
+        raise ValueError(f"pgd_grid needs radii > 0 and steps >= 1; got {radii}, {steps}")
+    device = module_device(module)
+    generator = torch.Generator().manual_seed(int(seed) % 2**63)
+    out = np.empty((len(radii), *x.shape), dtype=np.float32)
+    was_training = module.training
+    module.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(x[start : start + batch_size], dtype=torch.float32, device=device)
+            yb = torch.as_tensor(y[start : start + batch_size], dtype=torch.long, device=device)
+            adv = _grid_batch(
+                module, xb, yb, radii, steps=steps, norm=norm, fgsm=fgsm, generator=generator
+            )
+            out[:, start : start + len(xb)] = adv.cpu().numpy()
+            if progress is not None:
+                progress(len(xb) * len(radii))
+    finally:
+        module.train(was_training)
     return out

@@ -32,7 +32,7 @@ from benchmark.results.report import (
     ThresholdInfo,
 )
 from benchmark.scoring.predictions import SplitPredictions, predict_split, to_frame
-from benchmark.scoring.probes import PROBES, Probe, ScoringContext, make_probe
+from benchmark.scoring.probes import PROBES, Probe, ScoringContext, check_preset, make_probe
 from benchmark.stats.metrics import choose_threshold
 from benchmark.tasks.task import Task
 from benchmark.version import __version__
@@ -81,6 +81,7 @@ def evaluate(
     step: Callable[[str], None] | None = None,
     detail: Callable[[str, int, int], None] | None = None,
     interval_method: IntervalMethod = "bca",
+    preset: str = "full",
 ) -> Report:
     """Score ``model`` on ``task`` with ``probes`` (default: those the task lists).
 
@@ -90,6 +91,8 @@ def evaluate(
     ``detail(what, done, total)`` reports progress within a long probe (the attacks).
     ``interval_method``: ``"bca"`` (the scorer's) or ``"percentile"`` (to reproduce a
     record scored before issue 26; :mod:`benchmark.scoring.probes.base`).
+    ``preset``: the settings of probes named rather than given, where a probe has presets
+    (``"fast"``: the adversarial probe's sweep preset; ``"full"``: every probe's defaults).
     The report keeps the per-sample predictions (:attr:`Report.predictions`).
     """
     timings: dict[str, float] = {}
@@ -102,6 +105,7 @@ def evaluate(
             "binary for now"
         )
     check_bootstrap(n_boot, level, seed)
+    check_preset(preset)
     notes = []
     if probes is None:  # the task's probes; those a later MedFail brings are noted, not run
         probes = [p for p in spec.probes if p in PROBES]
@@ -111,7 +115,7 @@ def evaluate(
             if p not in PROBES
         ]
     chosen: list[Probe] = []
-    for probe in map(make_probe, probes):  # a probe named twice runs once
+    for probe in (make_probe(p, preset) for p in probes):  # a probe named twice runs once
         if probe.name not in {c.name for c in chosen}:
             chosen.append(probe)
     model = _model(model, task)

@@ -13,8 +13,10 @@ its recomputed twin (same probe, metric, split, attribute and group).
   and true labels are the task build's.
 
 Numbers of probes that re-run the model (corruption, adversarial) are range-checked when
-the report is read (:class:`~benchmark.results.report.MetricResult`) but not recomputed here;
-the explanation probe's are, from the per-image scores it stored (``examples.parquet``).
+the report is read (:class:`~benchmark.results.report.MetricResult`); the adversarial
+probe's robust metrics are also recomputed, from the worst-case scores it keeps with the
+predictions (:mod:`~benchmark.scoring.probes.adversarial_scores`), and the explanation
+probe's from the per-image scores it stored (``examples.parquet``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from benchmark.errors import MedFailError, one_line
 from benchmark.results.report import MetricResult, ProbeResult, Report
 from benchmark.scoring.predictions import SplitPredictions, check_proba, from_frame
 from benchmark.scoring.probes import PROBES, ScoringContext
+from benchmark.scoring.probes.adversarial_scores import EPS_METRICS, replay_robust
 from benchmark.stats.metrics import choose_threshold
 from benchmark.tasks.spec import TaskSpec
 
@@ -81,7 +84,7 @@ def recheck(
         problems.append(
             f"threshold {report.threshold.value!r} stored, {ctx.threshold!r} recomputed from val"
         )
-    return problems + _compare(report, ctx, full)
+    return problems + _compare(report, ctx, preds, full)
 
 
 def replay_context(
@@ -118,30 +121,56 @@ def rerun(stored: ProbeResult, ctx: ScoringContext) -> ProbeResult:
     return PROBES[stored.name](**stored.config).run(ctx)
 
 
-def _compare(report: Report, ctx: ScoringContext, full: bool) -> list[str]:
+def _compare(
+    report: Report, ctx: ScoringContext, preds: dict[str, SplitPredictions], full: bool
+) -> list[str]:
     problems = []
     for stored in report.probes:
+        if stored.name == "adversarial":
+            problems += _robust_problems(stored, ctx, preds, full)
         if stored.name not in RECOMPUTABLE:
             continue
         try:
-            fresh = {_key(m): m for m in rerun(stored, ctx).metrics}
+            fresh = rerun(stored, ctx).metrics
         except TypeError as e:
             problems.append(f"{stored.name} probe config cannot be re-run: {one_line(e)}")
             continue
         except MedFailError as e:
             problems.append(f"{stored.name} probe cannot be recomputed: {one_line(e)}")
             continue
-        for m in stored.metrics:
-            twin = fresh.pop(_key(m), None)
-            fields = ("value", "ci_low", "ci_high") if full else ("value",)
-            if twin is None:
-                problems.append(f"{_name(m)}: stored but not produced by the predictions")
-            elif not all(_close(getattr(m, f), getattr(twin, f)) for f in fields):
-                problems.append(
-                    f"{_name(m)}: stored {_triple(m, full)}, recomputed {_triple(twin, full)}"
-                )
-        problems += [f"{_name(m)}: missing from the stored report" for m in fresh.values()]
+        problems += _differences(stored.metrics, fresh, full)
     return problems
+
+
+def _robust_problems(
+    stored: ProbeResult, ctx: ScoringContext, preds: dict[str, SplitPredictions], full: bool
+) -> list[str]:
+    """The adversarial probe's robust metrics against those recomputed from the kept
+    worst-case scores (its per-attack accuracy rows are range-checked only)."""
+    try:
+        fresh = replay_robust(stored, ctx, preds)
+    except (KeyError, ValueError) as e:
+        return [f"adversarial probe: its worst-case scores are missing or unusable ({e})"]
+    return _differences([m for m in stored.metrics if m.metric in EPS_METRICS], fresh, full)
+
+
+def _differences(
+    stored: list[MetricResult], recomputed: list[MetricResult], full: bool
+) -> list[str]:
+    """Each stored number that differs from, or lacks, its recomputed twin, and each
+    recomputed number the report lacks."""
+    fresh = {_key(m): m for m in recomputed}
+    problems = []
+    fields = ("value", "ci_low", "ci_high") if full else ("value",)
+    for m in stored:
+        twin = fresh.pop(_key(m), None)
+        if twin is None:
+            problems.append(f"{_name(m)}: stored but not produced by the predictions")
+        elif not all(_close(getattr(m, f), getattr(twin, f)) for f in fields):
+            problems.append(
+                f"{_name(m)}: stored {_triple(m, full)}, recomputed {_triple(twin, full)}"
+            )
+    return problems + [f"{_name(m)}: missing from the stored report" for m in fresh.values()]
 
 
 def _structure_problems(report: Report, preds: dict, spec: TaskSpec) -> list[str]:

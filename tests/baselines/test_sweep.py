@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -197,6 +198,30 @@ def test_the_command_line_plans_and_refuses_in_one_line(tiny: Path, tmp_path: Pa
     assert str(bad.exception) == (
         "dann adapts to the unlabelled inputs of ood_val; tiny-task@1.0.0 has none"
     )
+    quick = runner.invoke(app, [*args, "--preset", "quick", "--out", out])
+    assert str(quick.exception) == "unknown probe preset 'quick'; presets: full, fast"
     none = runner.invoke(app, ["sweep", "--verify", "2", "--out", out])
     assert isinstance(none.exception, MedFailError)
     assert "no finished sweep cells" in str(none.exception)
+
+
+def test_the_probe_preset_keys_only_the_cells_it_changes(tiny_task: Task) -> None:
+    (fam,) = families("erm", tiny_task, "mlp")
+    plain = {p: sweep.Cell.of(tiny_task, "erm", fam, 0, 1, 1000, p) for p in ("fast", "full")}
+    assert plain["fast"] == plain["full"] and plain["fast"].preset is None
+    probes = [*tiny_task.spec.probes, "adversarial"]
+    attacked = SimpleNamespace(
+        spec=SimpleNamespace(ref=tiny_task.spec.ref, probes=probes), manifest=tiny_task.manifest
+    )
+    keyed = {p: sweep.Cell.of(attacked, "erm", fam, 0, 1, 1000, p) for p in ("fast", "full")}  # type: ignore[arg-type]
+    assert keyed["fast"].preset == "fast" and keyed["fast"].key != keyed["full"].key
+    assert keyed["full"].key != plain["full"].key
+
+
+def test_committed_sweep_cells_stay_finished_under_todays_plan() -> None:
+    """A change to the cell key would silently rerun the whole committed grid."""
+    from tests import REPO
+
+    task = Task.load("whas500-mortality-subgroups@1.1.0", build=True)
+    planned = sweep.plan([task], ["erm", "group-dro"], None, [0, 1, 2])
+    assert planned.cells and all(sweep.is_done(REPO / "submissions", c) for c in planned.cells)

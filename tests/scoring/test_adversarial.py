@@ -3,6 +3,7 @@ gradient-masking badge, and its skips."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +13,19 @@ from torch import nn
 
 from baselines import deep
 from benchmark.cli.tables import report_tables
+from benchmark.errors import MedFailError
+from benchmark.results.report import Report
 from benchmark.scoring.evaluate import evaluate
 from benchmark.scoring.probes.adversarial import (
     ATTACKS,
+    CASCADE,
+    FAST_ATTACKS,
     LINF_ATTACKS,
     AdversarialProbe,
     BinaryMarginLoss,
     ThresholdShift,
 )
+from benchmark.scoring.rescore import recheck
 from benchmark.tasks.task import Task
 from tests.cli.fits import check_fits
 from tests.tasks.test_medmnist import build, fake_root  # noqa: F401  (fixture)
@@ -195,9 +201,22 @@ def test_the_probe_keeps_worst_case_scores_for_paired_comparison(
     l2_rows = [m for m in report.probe("adversarial").metrics if m.attribute == "L2"]
     assert {m.group for m in l2_rows} == {"0", "0.5"}
     assert seen and seen[-1][1] == seen[-1][2] == 2 * 40  # progress: every attacked image
+    assert recheck(report, task.spec, full=True) == []  # robust rows recomputed, CIs too
+    forged = [m.model_copy(update={"value": 1.0}) if m is robust else m for m in probe_rows(report)]
+    tampered = report.model_copy(
+        update={"probes": [p.model_copy(update={"metrics": forged}) for p in report.probes]}
+    )
+    assert recheck(tampered, task.spec) == [
+        f"adversarial.robust_accuracy on id_test ({4 / 255:.6g}): stored 1.0, "
+        f"recomputed {robust.value!r}"
+    ]
     paired = compare(report, report)  # a model against itself: zero difference
     acc = [d for d in paired.differences if d.split == linf and d.metric == "accuracy"]
     assert acc and acc[0].a == pytest.approx(robust.value) and acc[0].diff == 0
+
+
+def probe_rows(report: Report) -> list:
+    return report.probe("adversarial").metrics
 
 
 def test_pgd_adversarial_training_is_a_method_for_image_tasks_only(
@@ -222,3 +241,126 @@ def test_pgd_adversarial_training_is_a_method_for_image_tasks_only(
     with pytest.raises(ValueError, match="pgd-at trains image models"):
         deep.train_network("series-transformer", X[:, 0], y, Xv[:, 0], yv, seed=0, method="pgd-at")
     assert families("pgd-at", task)[0].name == "cnn"
+
+
+FAST = AdversarialProbe(
+    preset="fast",
+    attacks=list(FAST_ATTACKS),
+    eps=[0.0, 2 / 255, 8 / 255],
+    l2_eps=[0.5],
+    max_samples=48,
+    square_queries=30,
+)
+
+
+def test_the_grid_attack_keeps_each_radius_and_equals_art_fgsm() -> None:
+    from art.attacks.evasion import FastGradientMethod
+    from art.estimators.classification import PyTorchClassifier
+
+    from benchmark.perturbations.attacks import pgd_grid
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).eval()
+    x = np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32)
+    y = (np.arange(40) % 2).astype(np.int64)
+    radii = [1 / 255, 4 / 255, 0.2]
+    for norm in ("inf", "2"):
+        adv = pgd_grid(net, x, y, radii, steps=5, norm=norm, seed=3, batch_size=16)
+        assert adv.shape == (3, *x.shape) and adv.min() >= 0 and adv.max() <= 1
+        for r, a in zip(radii, adv, strict=True):
+            delta = (a - x).reshape(len(x), -1)
+            size = np.abs(delta).max(axis=1) if norm == "inf" else np.linalg.norm(delta, axis=1)
+            assert size.max() <= r + 1e-6
+        again = pgd_grid(net, x, y, radii, steps=5, norm=norm, seed=3, batch_size=16)
+        assert np.array_equal(adv, again)  # seeded
+    fgsm = pgd_grid(net, x, y, [4 / 255], fgsm=True)[0]
+    art = PyTorchClassifier(net, nn.CrossEntropyLoss(), (1, 4, 4), 2, clip_values=(0.0, 1.0))
+    expected = FastGradientMethod(art, eps=4 / 255).generate(x, y=np.eye(2)[y])
+    with torch.no_grad():
+        correct = net(torch.as_tensor(x)).argmax(dim=1).numpy() == y
+    assert correct.any() and np.allclose(fgsm[correct], expected[correct], atol=1e-6)
+    assert np.array_equal(fgsm[~correct], x[~correct])  # already wrong: not attacked
+
+
+def test_the_grid_attack_drops_examples_once_flipped() -> None:
+    """Early exit: each forward pass holds only examples not yet flipped, and an example
+    that left is flipped at the point returned for it."""
+    from benchmark.perturbations.attacks import pgd_grid
+
+    torch.manual_seed(1)
+    sizes: list[int] = []
+
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            sizes.append(len(z))
+            return self.net(z)
+
+    net = Counting().eval()
+    x = np.random.default_rng(1).random((32, 1, 4, 4), dtype=np.float32)
+    y = (np.arange(32) % 2).astype(np.int64)
+    adv = pgd_grid(net, x, y, [0.05, 0.5], steps=8, batch_size=32)
+    assert sizes[0] == 64 and sizes == sorted(sizes, reverse=True)  # both radii, then fewer
+    last = sizes[-1]
+    with torch.no_grad():
+        flipped = np.stack([net(torch.as_tensor(a)).argmax(dim=1).numpy() != y for a in adv])
+    assert flipped[1].mean() > 0.5 and last < 64  # the large radius flips most, and they left
+    assert (~flipped).sum() <= last  # an example still correct never left the attack
+
+
+def test_the_fast_preset_scores_the_cascade_and_keeps_the_badge(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    task, net = trained
+    report = evaluate(net, task, probes=[FAST], n_boot=50)
+    probe = report.probe("adversarial")
+    assert probe.config["preset"] == "fast" and probe.config["gradient_masking"] == []
+    assert "PGD left correct" in probe.config["square_on"]
+    for eps in ("0.00784314", "0.0313725"):
+        acc = {
+            a: report.metric("accuracy", "id_test", attribute=a, group=eps).value
+            for a in ("fgsm", "pgd", CASCADE)
+        }
+        assert acc[CASCADE] <= acc["pgd"]  # Square only adds flips to PGD's
+        robust = report.metric("robust_accuracy", "id_test", group=eps).value
+        assert robust <= min(acc.values()) + 1e-12
+    assert report.metric("robust_accuracy", "id_test", attribute="L2", group="0.5").n == 48
+    masked = evaluate(nn.Sequential(Quantise(), net).eval(), task, probes=[FAST], n_boot=40)
+    reasons = masked.probe("adversarial").config["gradient_masking"]
+    assert "input gradients are exactly zero" in reasons
+    assert any(r.startswith("square breaks") for r in reasons)  # black box beat white box
+    assert recheck(report, task.spec, full=True) == []
+
+
+def test_presets_are_named_and_checked(trained: tuple[Task, nn.Module]) -> None:
+    from benchmark.scoring.probes import make_probe
+    from benchmark.scoring.probes.adversarial_settings import PRESETS
+
+    task, net = trained
+    fast = make_probe("adversarial", "fast")
+    assert fast.config() == dataclasses.asdict(PRESETS["fast"])
+    assert make_probe("performance", "fast").config() == make_probe("performance").config()
+    with pytest.raises(MedFailError, match="unknown probe preset 'quick'; presets: full, fast"):
+        evaluate(net, task, n_boot=40, preset="quick")
+    bad = AdversarialProbe(preset="fast", attacks=["apgd-ce"])
+    with pytest.raises(MedFailError, match="the fast preset's attacks are"):
+        evaluate(net, task, probes=[bad], n_boot=40)
+
+
+def test_boards_rank_either_preset_as_the_default_protocol(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    from benchmark.boards.entries import _has_config
+    from benchmark.scoring.probes import default_configs, make_probe
+
+    task, net = trained
+    report = evaluate(net, task, probes=[make_probe("adversarial", "fast")], n_boot=40)
+    stored = report.probe("adversarial").config
+    full, fast = default_configs("adversarial")
+    assert full["preset"] == "full" and fast["preset"] == "fast"
+    assert _has_config(stored, fast, task.spec) and not _has_config(stored, full, task.spec)
+    tuned = stored | {"square_queries": 10}
+    assert not any(_has_config(tuned, c, task.spec) for c in (full, fast))

@@ -51,6 +51,10 @@ PROBES: Mapping[str, type[Probe]] = _LazyProbes()
 _TORCH_FREE_SETTINGS = {
     "adversarial": ("benchmark.scoring.probes.adversarial_settings", "AdversarialSettings")
 }
+#: The presets a probe may have ("full" is every probe's default settings), and the probes
+#: whose settings differ between them.
+PRESET_NAMES = ("full", "fast")
+PRESET_PROBES = ("adversarial",)
 
 
 def default_config(name: str) -> dict[str, Any]:
@@ -61,13 +65,51 @@ def default_config(name: str) -> dict[str, Any]:
     return PROBES[name]().config()
 
 
-def make_probe(probe: str | Probe) -> Probe:
-    """A probe instance from its name (default config), or the instance itself."""
+def _presets(name: str) -> dict[str, Any]:
+    """A probe's named presets (name -> settings), empty for a probe without any."""
+    if name not in _TORCH_FREE_SETTINGS:
+        return {}
+    return dict(getattr(import_module(_TORCH_FREE_SETTINGS[name][0]), "PRESETS", {}))
+
+
+def default_configs(name: str) -> list[dict[str, Any]]:
+    """Every config a board ranks as the probe's default protocol: its defaults, and for
+    a probe with named presets (the adversarial probe's ``fast``, which sweeps use) each
+    preset's."""
+    presets = _presets(name)
+    if presets:
+        return [dataclasses.asdict(settings) for settings in presets.values()]
+    return [default_config(name)]
+
+
+def check_preset(preset: str) -> None:
+    """A one-line error for a preset no probe has (:data:`PRESET_NAMES`)."""
+    if preset not in PRESET_NAMES:
+        raise MedFailError(f"unknown probe preset {preset!r}; presets: {', '.join(PRESET_NAMES)}")
+
+
+def make_probe(probe: str | Probe, preset: str = "full") -> Probe:
+    """A probe instance from its name (its ``preset``'s settings where it has presets, its
+    defaults otherwise), or the instance itself."""
     if isinstance(probe, Probe):
         return probe
     if probe not in PROBES:
         raise MedFailError(f"no probe {probe!r} is available; available: {sorted(PROBES)}")
+    check_preset(preset)
+    presets = _presets(probe)
+    if preset in presets:
+        return PROBES[probe](**dataclasses.asdict(presets[preset]))
     return PROBES[probe]()
 
 
-__all__ = ["PROBES", "Probe", "ScoringContext", "default_config", "make_probe"]
+__all__ = [
+    "PRESET_NAMES",
+    "PRESET_PROBES",
+    "PROBES",
+    "Probe",
+    "ScoringContext",
+    "check_preset",
+    "default_config",
+    "default_configs",
+    "make_probe",
+]

@@ -18,6 +18,11 @@ the same resamples as the clean split. The worst-case scores are kept with the r
 predictions as pseudo-splits (:func:`attacked_split`), so ``medfail compare`` gives paired
 differences of two models' robust metrics with CIs.
 
+Two presets (:mod:`~benchmark.scoring.probes.adversarial_settings`): ``full`` (the default,
+for final numbers) runs every attack below on every example; ``fast`` (the sweep's) runs
+FGSM and PGD at every radius in one batch with early exit, then Square only on the examples
+PGD left correct (accuracy rows ``attribute = "pgd+square"``), and PGD-L2.
+
 Attacks: FGSM, PGD (``pgd_steps`` steps of 2.5 eps / steps, ``restarts`` random starts;
 MedFail's torch loop, :mod:`benchmark.perturbations.attacks`), APGD with cross-entropy and
 APGD with the binary margin loss (:class:`BinaryMarginLoss`) need a differentiable torch
@@ -26,7 +31,9 @@ module; Square (black-box, query-based) runs on any model that predicts. ART's
 above stands in for them and the report's config names it. A predictions file skips the
 probe. The **gradient-masking badge** fires, with its reasons, when Square beats the
 gradient attacks, FGSM beats the iterative ones, robust accuracy rises with eps, the input
-gradients are zero or NaN, or the forward pass is not deterministic. Progress goes to
+gradients are zero or NaN, or the forward pass is not deterministic; in the fast preset,
+also when Square breaks more than :data:`SQUARE_MARGIN` of the sample that PGD left
+correct (a black-box attack succeeding where the white-box one failed). Progress goes to
 ``ScoringContext.detail``.
 """
 
@@ -44,48 +51,37 @@ from torch import nn
 
 from benchmark.common.optional import heavy
 from benchmark.errors import MedFailError
-from benchmark.perturbations.attacks import module_device, pgd
+from benchmark.perturbations.attacks import module_device, pgd, pgd_grid
 from benchmark.perturbations.threshold import ThresholdShift, decision_logit
 from benchmark.results.report import MetricResult, ProbeResult
 from benchmark.scoring.predictions import SplitPredictions
+from benchmark.scoring.probes.adversarial_scores import attacked_split, robust_rows
 from benchmark.scoring.probes.adversarial_settings import (
     ATTACKS,
+    FAST_ATTACKS,
     L2_ATTACKS,
     LINF_ATTACKS,
+    PRESETS,
     AdversarialSettings,
 )
 from benchmark.scoring.probes.base import (
-    BatchFn,
     Probe,
     ScoringContext,
     bootstrap,
-    class_clusters,
-    class_counts_reason,
     clusters,
     emit,
     image_sample,
     rerun_blocker,
     split_seed,
 )
-from benchmark.stats import metrics
-from benchmark.stats.bootstrap import GroupedScorer, ratio
+from benchmark.stats.bootstrap import ratio
 
 GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin")
-EPS_METRICS = [
-    "robust_accuracy",
-    "robust_auroc",
-    "robust_f1",
-    "robust_sensitivity",
-    "attack_success_rate",
-]
-
-
-def attacked_split(split: str, norm: str, eps: float) -> str:
-    """The name under which worst-case scores are saved with the predictions, e.g.
-    ``id_test@linf=4/255`` or ``id_test@l2=0.5``; ``medfail compare`` pairs them like splits."""
-    if norm == "Linf":
-        return f"{split}@linf={eps * 255:.4g}/255"
-    return f"{split}@l2={eps:.4g}"
+#: The fast preset's Square-after-PGD attack, as its accuracy rows name it.
+CASCADE = "pgd+square"
+#: The fast preset's badge: Square (black box) breaking more than this share of the sample
+#: that white-box PGD left correct points to gradients that mislead PGD (a masked model).
+SQUARE_MARGIN = 0.02
 
 
 class BinaryMarginLoss(nn.Module):
@@ -126,33 +122,15 @@ def _numpy_seed(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
-def _eps_metrics(
-    y: np.ndarray, worst: np.ndarray, flipped: np.ndarray, threshold: float
-) -> BatchFn:
-    """Replicate weights (b, n) -> EPS_METRICS columns, from worst-case scores per example."""
-    scorer = GroupedScorer(y, worst, threshold)
-    was_correct = ~flipped[0]  # row 0: correct on clean inputs
-    broken = flipped[1]
-
-    def fn(w: np.ndarray) -> np.ndarray:
-        conf, auroc = scorer.score_batch(w)
-        wf = np.asarray(w, dtype=np.float64)
-        success = ratio(wf @ (was_correct & broken), wf @ was_correct)
-        return np.column_stack(
-            [
-                conf.accuracy[:, 0],
-                auroc[:, 0],
-                metrics.confusion_f1(conf.tp, conf.fp, conf.fn)[:, 0],
-                ratio(conf.tp, conf.tp + conf.fn)[:, 0],
-                success,
-            ]
-        )
-
-    return fn
+def _eps_label(attack: str, eps: float) -> str:
+    return f"{eps:.4g} (L2)" if attack in L2_ATTACKS else f"{eps * 255:.4g}/255"
 
 
-def _eps_label(norm: str, eps: float) -> str:
-    return f"{eps * 255:.4g}/255" if norm == "Linf" else f"{eps:.4g} (L2)"
+def _decides(module: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The decision (0/1) of a :class:`ThresholdShift` module on images ``x``."""
+    with torch.no_grad():
+        xt = torch.as_tensor(x, dtype=torch.float32, device=module_device(module))
+        return module(xt).argmax(dim=1).cpu().numpy()
 
 
 class _Progress:
@@ -193,13 +171,7 @@ class AdversarialProbe(AdversarialSettings, Probe):
         blocker = rerun_blocker(ctx, "attacked images")
         if blocker is not None:
             return self.skip(blocker)
-        unknown = sorted(set(self.attacks) - set(ATTACKS))
-        grids = (self.eps, self.l2_eps)
-        if unknown or any(e < 0 for g in grids for e in g) or not self.eps:
-            raise MedFailError(
-                f"adversarial probe: unknown attacks {unknown} or a bad eps grid "
-                f"(eps {self.eps}, l2_eps {self.l2_eps}); attacks are {list(ATTACKS)}"
-            )
+        self._check()
         module = getattr(ctx.model, "module", None)
         differentiable = isinstance(module, nn.Module)
         attacks = [a for a in self.attacks if differentiable or a == "square"]
@@ -219,10 +191,24 @@ class AdversarialProbe(AdversarialSettings, Probe):
         jobs = [(a, e) for a in linf for e in self.eps if e > 0]
         jobs += [(a, e) for a in l2 for e in self.l2_eps if e > 0]
         progress = _Progress(ctx, len(jobs) * len(base))
-        threats = {"Linf": self._threat(ctx, split, base, x, classifier, linf, self.eps, progress)}
+        seed = split_seed(ctx.seed, split)
+        if self.preset == "fast" and differentiable:
+            found = self._fast(classifier, x, base.y, seed, progress)
+            linf = [a for a in ("fgsm", "pgd") if a in linf] + [CASCADE] * ("square" in linf)
+
+            def adversarial(attack: str, eps: float) -> np.ndarray:
+                return found[attack, eps]
+        else:
+
+            def adversarial(attack: str, eps: float) -> np.ndarray:
+                progress.start(f"{attack} eps {_eps_label(attack, eps)}")
+                key = split_seed(seed, f"{attack}:{eps}")
+                return self._generate(attack, classifier, eps, x, base.y, key, progress)
+
+        threats = {"Linf": self._threat(ctx, split, base, linf, self.eps, adversarial)}
         if l2:
             grid = sorted({0.0, *self.l2_eps})
-            threats["L2"] = self._threat(ctx, split, base, x, classifier, l2, grid, progress)
+            threats["L2"] = self._threat(ctx, split, base, l2, grid, adversarial)
         inf = threats["Linf"]
         badge = self._badge(
             inf.accuracy,
@@ -241,6 +227,10 @@ class AdversarialProbe(AdversarialSettings, Probe):
             "goal": "flip the decision p >= t at the threshold t frozen on val",
             "gradient_masking": badge,
         }
+        if self.preset == "fast":
+            config["square_on"] = (
+                f"the examples PGD left correct (accuracy rows with attribute {CASCADE!r})"
+            )
         if badge:
             warnings.append("adversarial probe: GRADIENT MASKING suspected: " + "; ".join(badge))
         result = ProbeResult(
@@ -253,25 +243,83 @@ class AdversarialProbe(AdversarialSettings, Probe):
             {k: v for threat in threats.values() for k, v in threat.predictions.items()}
         )
 
+    def _check(self) -> None:
+        """A one-line error for an unknown preset or attack, or a bad eps grid."""
+        allowed = FAST_ATTACKS if self.preset == "fast" else ATTACKS
+        unknown = sorted(set(self.attacks) - set(allowed))
+        if self.preset not in PRESETS:
+            raise MedFailError(
+                f"adversarial probe: unknown preset {self.preset!r}; presets: {list(PRESETS)}"
+            )
+        grids = (self.eps, self.l2_eps)
+        if unknown or any(e < 0 for g in grids for e in g) or not self.eps:
+            raise MedFailError(
+                f"adversarial probe: unknown attacks {unknown} or a bad eps grid "
+                f"(eps {self.eps}, l2_eps {self.l2_eps}); the {self.preset} preset's "
+                f"attacks are {list(allowed)}"
+            )
+
+    def _fast(
+        self,
+        classifier: dict[str, Any],
+        x: np.ndarray,
+        y: np.ndarray,
+        seed: int,
+        progress: _Progress,
+    ) -> dict[tuple[str, float], np.ndarray]:
+        """The fast preset's adversarial examples, (attack, eps) -> images: FGSM and PGD
+        at every radius in one batch with early exit (:func:`pgd_grid`), then Square on
+        the examples PGD left correct (:data:`CASCADE`: PGD's point where it flipped the
+        decision, Square's elsewhere), and PGD-L2."""
+        module, found = classifier["module"], {}
+        radii = {"Linf": [e for e in self.eps if e > 0], "L2": [e for e in self.l2_eps if e > 0]}
+        runs = [("fgsm", "Linf", True), ("pgd", "Linf", False), ("pgd-l2", "L2", False)]
+        for attack, norm, fgsm in runs:
+            if attack not in self.attacks or not radii[norm]:
+                continue
+            progress.start(f"{attack}, every eps")
+            advs = pgd_grid(
+                module,
+                x,
+                y,
+                radii[norm],
+                steps=self.pgd_steps,
+                norm="inf" if norm == "Linf" else "2",
+                fgsm=fgsm,
+                seed=split_seed(seed, attack),
+                batch_size=self.batch_size,
+                progress=progress.advance,
+            )
+            found |= {(attack, e): adv for e, adv in zip(radii[norm], advs, strict=True)}
+        for eps in radii["Linf"] if "square" in self.attacks else []:
+            adv = found["pgd", eps].copy()
+            survivors = np.flatnonzero(_decides(module, adv) == y)
+            progress.start(f"square on PGD's survivors, eps {_eps_label('pgd', eps)}")
+            progress.advance(len(x) - len(survivors))
+            if len(survivors):
+                key = split_seed(seed, f"square:{eps}")
+                square = self._generate(
+                    "square", classifier, eps, x[survivors], y[survivors], key, progress
+                )
+                adv[survivors] = square
+            found[CASCADE, eps] = adv
+        return found
+
     def _threat(
         self,
         ctx: ScoringContext,
         split: str,
         base: SplitPredictions,
-        x: np.ndarray,
-        classifier: dict[str, Any],
         attacks: list[str],
         grid: list[float],
-        progress: _Progress,
+        adversarial: Callable[[str, float], np.ndarray],
     ) -> _Threat:
-        """Attack ``x`` with each of ``attacks`` at each eps of ``grid``; per eps, score the
-        per-example worst case over the attacks (Linf rows have no attribute, L2 rows have
-        ``attribute = "L2"``)."""
+        """Score ``adversarial(attack, eps)`` for each of ``attacks`` at each eps of
+        ``grid``; per eps, the per-example worst case over the attacks (Linf rows have no
+        attribute, L2 rows have ``attribute = "L2"``)."""
         norm = "L2" if attacks and attacks[0] in L2_ATTACKS else "Linf"
         y, t = base.y, ctx.threshold
         seed = split_seed(ctx.seed, split)
-        undefined = class_counts_reason(base, f"the attacked {split} sample") or "undefined here"
-        clean_ok = (base.score >= t) == (y == 1)
         out = _Threat(accuracy={a: {} for a in attacks})
         for eps in sorted(grid):
             by_attack = {}
@@ -279,30 +327,13 @@ class AdversarialProbe(AdversarialSettings, Probe):
                 if eps == 0:  # no perturbation: the clean scores already computed
                     by_attack[attack] = base.score
                     continue
-                progress.start(f"{attack} eps {_eps_label(norm, eps)}")
-                key = split_seed(seed, f"{attack}:{eps}")
-                adv = self._generate(attack, classifier, eps, x, y, key, progress)
-                by_attack[attack] = self._score(ctx, adv)
+                by_attack[attack] = self._score(ctx, adversarial(attack, eps))
             stack = np.stack([by_attack[a] for a in attacks])  # (attacks, n)
             worst = np.where(y == 1, stack.min(axis=0), stack.max(axis=0))
-            flipped = np.stack([~clean_ok, (worst >= t) != (y == 1)])
-            draws = bootstrap(
-                base, _eps_metrics(y, worst, flipped, t), ctx.n_boot, seed, jackknife=ctx.jackknife
-            )
-            out.robust[eps] = float(draws.point[0])
-            attribute = None if norm == "Linf" else norm
-            out.rows += emit(
-                self.name,
-                split,
-                EPS_METRICS,
-                draws,
-                ctx.level,
-                reasons=dict.fromkeys(EPS_METRICS, undefined),
-                support=ctx.support([class_clusters(base)] * len(EPS_METRICS)),
-                attribute=attribute,
-                group=f"{eps:.6g}",
-                n=len(base),
-            )
+            rows = robust_rows(ctx, base, worst, norm, eps)
+            (robust,) = (r.value for r in rows if r.metric == "robust_accuracy")
+            out.robust[eps] = np.nan if robust is None else float(robust)
+            out.rows += rows
             if eps > 0:
                 name = attacked_split(split, norm, eps)
                 proba = np.column_stack([1 - worst, worst])
@@ -450,6 +481,11 @@ class AdversarialProbe(AdversarialSettings, Probe):
         attacked = [e for e in robust if e > 0]
         gradient = [a for a in GRADIENT_ATTACKS if a in acc]
         for e in attacked:
+            if CASCADE in acc and acc["pgd"][e] - acc[CASCADE][e] > SQUARE_MARGIN:
+                share = acc["pgd"][e] - acc[CASCADE][e]
+                reasons.append(
+                    f"square breaks {share:.1%} of the sample that PGD left correct at eps {e:.4g}"
+                )
             if "square" in acc and gradient:
                 best = min(acc[a][e] for a in gradient)
                 if acc["square"][e] < best - 1e-9:
