@@ -94,7 +94,8 @@ _METHODS = [
     ),
     Method(
         "transfer",
-        "pretrain on the other synthetic tasks of the modality, then fine-tune",
+        "pretrain on the other synthetic tasks of the modality (and its MedMNIST set when "
+        "present), then fine-tune",
         ("image", "series"),
         needs=("pool",),
         flags={"extra_data": True},

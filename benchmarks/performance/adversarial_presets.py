@@ -48,9 +48,12 @@ def main() -> None:
             for m in result.metrics
             if m.metric == "robust_accuracy" and m.attribute is None
         ]
-        print(f"{preset}: {seconds:.0f} s, n = {result.config['n_used']}")
-        print("  robust accuracy: " + "; ".join(robust))
-        print(f"  badge: {result.config['gradient_masking'] or 'no sign of gradient masking'}")
+        print(f"{preset}: {seconds:.0f} s, n = {result.config['n_used']}", flush=True)
+        print("  robust accuracy: " + "; ".join(robust), flush=True)
+        print(
+            f"  badge: {result.config['gradient_masking'] or 'no sign of gradient masking'}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from benchmark.errors import MedFailError
 from benchmark.scoring.evaluate import evaluate
 from benchmark.tasks.registry import resolve
 from benchmark.tasks.task import Task
+from tests.tasks.test_medmnist import build, fake_root  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/baselines/conftest.py
 
@@ -257,6 +258,23 @@ def test_the_source_pool_is_the_other_synthetic_tasks_of_the_modality() -> None:
         transfer.source_pool(spec_only("synth-derm-skin-tone"))
     with pytest.raises(MedFailError, match="is not synthetic"):
         transfer.source_pool(spec_only("synth-cxr-adversarial-transfer"))
+
+
+def test_medmnist_files_join_the_pool_resized_to_the_task(fake_root: Path) -> None:  # noqa: F811
+    """With DermaMNIST on the machine, the skin-tone task (no other synthetic skin task)
+    pretrains on it, its 28x28 images resized to 64x64."""
+    from baselines import transfer
+
+    skin = Task(resolve("synth-derm-skin-tone").spec, Path("."), None)  # type: ignore[arg-type]
+    pool = transfer.source_pool(skin)
+    assert pool == ["dermamnist-corruption@1.0.0"]
+    build("dermamnist-corruption")
+    x, y = transfer.pooled_inputs(pool, seed=0, size=(64, 64))
+    assert x.shape == (300, 3, 64, 64) and x.dtype == np.float32 and set(y) <= {0, 1}
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    (fake_root / "dermamnist.npz").unlink()  # the file gone: no pool again
+    with pytest.raises(MedFailError, match="no MedMNIST dermatology file here"):
+        transfer.source_pool(skin)
 
 
 def test_fine_tuning_starts_from_the_pretrained_weights() -> None:
