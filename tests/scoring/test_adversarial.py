@@ -14,7 +14,7 @@ from torch import nn
 from baselines import deep
 from benchmark.cli.tables import report_tables
 from benchmark.errors import MedFailError
-from benchmark.results.report import Report
+from benchmark.results.report import ProbeResult, Report
 from benchmark.scoring.evaluate import evaluate
 from benchmark.scoring.probes.adversarial import (
     ATTACKS,
@@ -73,12 +73,19 @@ def test_the_binary_margin_loss_keeps_its_gradient_where_cross_entropy_saturates
     assert float(ce_grad[0].abs().max()) < 1e-12 < float(margin_grad[0].abs().min())
 
 
+def _attacked(
+    trained: tuple[Task, nn.Module], probe: AdversarialProbe
+) -> tuple[Report, ProbeResult]:
+    """The report of the trained network under ``probe``, and its adversarial result."""
+    task, net = trained
+    report = evaluate(net, task, probes=[probe], n_boot=50)
+    return report, report.probe("adversarial")
+
+
 def test_worst_case_over_attacks_and_no_badge_on_a_plain_cnn(
     trained: tuple[Task, nn.Module],
 ) -> None:
-    task, net = trained
-    report = evaluate(net, task, probes=[PROBE], n_boot=50)
-    probe = report.probe("adversarial")
+    report, probe = _attacked(trained, PROBE)
     assert probe.config["gradient_masking"] == []
     table = report_tables(report)[-1]
     # one row per eps (3 L-inf, L2 0 and 0.5) and metric (4), the badge in the caption
@@ -315,8 +322,7 @@ def test_the_fast_preset_scores_the_cascade_and_keeps_the_badge(
     trained: tuple[Task, nn.Module],
 ) -> None:
     task, net = trained
-    report = evaluate(net, task, probes=[FAST], n_boot=50)
-    probe = report.probe("adversarial")
+    report, probe = _attacked(trained, FAST)
     assert probe.config["preset"] == "fast" and probe.config["gradient_masking"] == []
     assert "PGD left correct" in probe.config["square_on"]
     for eps in ("0.00784314", "0.0313725"):
