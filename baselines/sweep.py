@@ -349,6 +349,11 @@ def _serial(todo: list[Cell], root: Path, prog: Progress, update: Update | None)
             update(what, prog)
 
 
+#: How often Ray reruns a cell whose worker died (killed, out of memory); a cell that
+#: raises is not rerun: its error is recorded.
+WORKER_RETRIES = 2
+
+
 def _on_ray(
     todo: list[Cell],
     root: Path,
@@ -379,7 +384,8 @@ def _on_ray(
             )
         prog.concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
         remote = ray.remote(train_and_score)
-        pending = {remote.options(num_cpus=c.threads).remote(c): c for c in todo}
+        options = {"max_retries": WORKER_RETRIES, "retry_exceptions": False}
+        pending = {remote.options(num_cpus=c.threads, **options).remote(c): c for c in todo}
         while pending:
             prog.running = min(len(pending), prog.concurrency)
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -148,6 +148,41 @@ def test_a_killed_ray_sweep_resumes(tiny_env: dict[str, str], tmp_path: Path) ->
     assert not board.problems
 
 
+def _workers_running_cells(session: int) -> list[int]:
+    """Pids of the Ray workers of process session ``session`` busy with a cell."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ours = proc.name.isdigit() and os.getsid(int(proc.name)) == session
+            if ours and b"ray::train_and_score" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
+def test_a_ray_worker_killed_mid_cell_is_retried(tiny_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "subs"
+    medfail = [sys.executable, "-c", "from benchmark.console import main; main()"]
+    cmd = [*medfail, "sweep", "--tasks", "tiny-task", "--methods", "erm", "--families", "mlp"]
+    cmd += ["--seeds", "0", "1", "2", "--out", str(out), "--n-boot", "50", "--cpus", "1"]
+    log = tmp_path / "sweep.log"
+    with log.open("wb") as sink:
+        sweep_run = subprocess.Popen(cmd, env=tiny_env, start_new_session=True, stdout=sink)
+    deadline, killed = time.monotonic() + 240, []
+    while not killed and time.monotonic() < deadline and sweep_run.poll() is None:
+        for pid in _workers_running_cells(sweep_run.pid):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        time.sleep(0.05)
+    assert sweep_run.wait(timeout=300) == 0, log.read_text()[-2000:]
+    assert killed, "no worker was seen running a cell"
+    meta = out / "tiny-task@1.0.0" / "erm-mlp" / "metadata.yaml"
+    assert read_metadata(meta).seeds == [0, 1, 2]  # the killed cell ran again
+    assert "3 cells done, 0 failed" in log.read_text()
+    assert not list(out.glob(".medfail-store-*")) and not (out / sweep.FAILED_DIR).exists()
+
+
 def test_a_cell_failing_in_a_ray_worker_is_recorded_and_the_rest_go_on(
     on_path: Task, tmp_path: Path
 ) -> None:
