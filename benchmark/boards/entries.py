@@ -468,8 +468,23 @@ def _has_config(stored: dict[str, Any], config: dict[str, Any], spec: TaskSpec) 
     return True
 
 
+def _preset(entry: Entry, probe: str) -> str | None:
+    """The preset a probe of the entry's first report ran with (None: no such probe)."""
+    report = next(iter(entry.reports.values()))
+    found = [p.config.get("preset", "full") for p in report.probes if p.name == probe]
+    return found[0] if found else None
+
+
 def _entry_protocol(entry: Entry) -> str:
     return protocol(next(iter(entry.reports.values())))
+
+
+#: The note of a board whose adversarial numbers come from the probe's fast preset.
+FAST_ADVERSARIAL = (
+    "adversarial numbers from the probe's fast preset (the sweep's): no APGD, Square only on "
+    "PGD's survivors, so robust accuracy is an upper bound of the full preset's "
+    "(medfail evaluate --preset full for final numbers)"
+)
 
 
 def _load_board(folder: Path, check: Check) -> Board:
@@ -506,7 +521,7 @@ def _load_board(folder: Path, check: Check) -> Board:
             for e in off
         ]
     _, kept, excluded_protocol = _agree(kept, _entry_protocol, "scoring protocol")
-    notes = []
+    notes = [FAST_ADVERSARIAL] if kept and _preset(kept[0], "adversarial") == "fast" else []
     if spec is None and kept:
         notes.append(UNCHECKED)
     elif check == "full" and task is None and kept:
