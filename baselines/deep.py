@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from baselines import objectives
-from baselines.progress import EpochMeter, OnEpoch
+from baselines import loop, objectives
+from baselines.progress import OnEpoch
 from baselines.saving import save_safetensors
 from benchmark.models import architectures
 from benchmark.perturbations.attacks import pgd_batch
@@ -220,52 +220,45 @@ def train_network(
         target=None if target is None else _tensor(target, np.float32),
         params=params,
     )
-    extra = nn.ModuleList(objective.modules())
     model.to(dev)
-    extra.to(dev)
-    trained = [*model.parameters(), *extra.parameters()]
-    opt = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
-    batches = max(1, len(y) // config.batch_size)
-    best, best_state, waited = np.inf, None, 0
-    meter = EpochMeter(config.max_epochs, on_epoch)
+
+    def make_batch(i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = x[i]
+        if flips:
+            flip = torch.as_tensor(rng.random(len(i)) < 0.5)[:, None, None, None]
+            xb = torch.where(flip, xb.flip(-1), xb)
+        xb, yb = xb.to(dev), y[i].to(dev)
+        if method == "pgd-at":
+            xb = pgd_batch(
+                model,
+                xb,
+                yb,
+                config.adv_eps,
+                steps=config.adv_steps,
+                step_size=config.adv_eps / 4,
+                generator=attack_rng,
+            )
+        return xb, yb
+
+    schedule = loop.Schedule(
+        config.lr, config.weight_decay, config.batch_size, config.max_epochs, config.patience
+    )
     with _deterministic(dev):
-        for epoch in range(config.max_epochs):
-            model.train()
-            extra.train()
-            for b, idx in enumerate(np.array_split(rng.permutation(len(y)), batches)):
-                i = torch.as_tensor(idx)
-                xb = x[i]
-                if flips:
-                    flip = torch.as_tensor(rng.random(len(idx)) < 0.5)[:, None, None, None]
-                    xb = torch.where(flip, xb.flip(-1), xb)
-                xb, yb = xb.to(dev), y[i].to(dev)
-                if method == "pgd-at":
-                    xb = pgd_batch(
-                        model,
-                        xb,
-                        yb,
-                        config.adv_eps,
-                        steps=config.adv_steps,
-                        step_size=config.adv_eps / 4,
-                        generator=attack_rng,
-                    )
-                opt.zero_grad(set_to_none=True)
-                progress = (epoch + b / batches) / config.max_epochs
-                loss = objective.loss(model, xb, yb, i, progress)
-                loss.backward()
-                opt.step()
-                meter.batch(float(loss.detach()), len(idx))
-            val_loss, val_proba = _validate(model, xv, yv, dev)
-            meter.end(epoch, val_loss, yv.numpy(), val_proba)
-            if val_loss < best - 1e-6:
-                best, waited = val_loss, 0
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= config.patience:
-                    break
-    if best_state is None:
-        raise RuntimeError(f"{arch}: the val loss was never finite (training diverged)")
+        try:
+            best_state = loop.fit(
+                model,
+                objective,
+                len(y),
+                make_batch,
+                lambda: _validate(model, xv, yv, dev),
+                yv.numpy(),
+                schedule,
+                rng,
+                device=dev,
+                on_epoch=on_epoch,
+            )
+        except RuntimeError as e:
+            raise RuntimeError(f"{arch}: {e}") from e
     model.cpu().load_state_dict(best_state)
     return model.eval()
 

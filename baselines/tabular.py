@@ -23,8 +23,8 @@ from sklearn.preprocessing import OrdinalEncoder
 from torch import nn
 from torch.nn import functional as F
 
-from baselines import objectives
-from baselines.progress import EpochMeter, OnEpoch
+from baselines import loop, objectives
+from baselines.progress import OnEpoch
 from baselines.saving import save_safetensors
 from benchmark.models.architectures import TabularMLP
 from benchmark.tasks.spec import GROUP_PREFIX
@@ -130,36 +130,27 @@ def train_mlp(
         groups=group_codes(meta) if method in objectives.GROUP_OBJECTIVES else None,
         target=torch.tensor(enc(task.split(target_split)[0])) if target_split else None,
     )
-    extra = torch.nn.ModuleList(objective.modules())
-    trained = [*model.parameters(), *extra.parameters()]
-    opt = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
-    batches = max(1, len(y) // config.batch_size)
-    best, best_state, waited = np.inf, None, 0
-    meter = EpochMeter(config.max_epochs, on_epoch)
-    for epoch in range(config.max_epochs):
-        model.train()
-        extra.train()
-        for b, idx in enumerate(np.array_split(rng.permutation(len(y)), batches)):
-            i = torch.as_tensor(idx)
-            opt.zero_grad()
-            progress = (epoch + b / batches) / config.max_epochs
-            loss = objective.loss(model, x[i], yt[i], i, progress)
-            loss.backward()
-            opt.step()
-            meter.batch(float(loss.detach()), len(idx))
+
+    def validate() -> tuple[float, np.ndarray]:
         model.eval()
         with torch.no_grad():
             logits = model(xv)
-            val_loss = float(F.cross_entropy(logits, yvt))
-        meter.end(epoch, val_loss, yv, torch.softmax(logits, dim=1).numpy())
-        if val_loss < best - 1e-6:
-            best, waited = val_loss, 0
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
-    assert best_state is not None
+        return float(F.cross_entropy(logits, yvt)), torch.softmax(logits, dim=1).numpy()
+
+    schedule = loop.Schedule(
+        config.lr, config.weight_decay, config.batch_size, config.max_epochs, config.patience
+    )
+    best_state = loop.fit(
+        model,
+        objective,
+        len(y),
+        lambda i: (x[i], yt[i]),
+        validate,
+        yv,
+        schedule,
+        rng,
+        on_epoch=on_epoch,
+    )
     model.load_state_dict(best_state)
     return model.eval()
 
