@@ -240,9 +240,6 @@ def train_network(
             )
         return xb, yb
 
-    schedule = loop.Schedule(
-        config.lr, config.weight_decay, config.batch_size, config.max_epochs, config.patience
-    )
     with _deterministic(dev):
         try:
             best_state = loop.fit(
@@ -252,7 +249,7 @@ def train_network(
                 make_batch,
                 lambda: _validate(model, xv, yv, dev),
                 yv.numpy(),
-                schedule,
+                loop.Schedule.of(config),
                 rng,
                 device=dev,
                 on_epoch=on_epoch,

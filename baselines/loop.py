@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +37,13 @@ class Schedule:
     batch_size: int
     max_epochs: int
     patience: int
+
+    @classmethod
+    def of(cls, config: Any) -> Schedule:
+        """The schedule of a family's config (any object with these five attributes)."""
+        return cls(
+            config.lr, config.weight_decay, config.batch_size, config.max_epochs, config.patience
+        )
 
 
 def fit(

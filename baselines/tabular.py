@@ -137,9 +137,6 @@ def train_mlp(
             logits = model(xv)
         return float(F.cross_entropy(logits, yvt)), torch.softmax(logits, dim=1).numpy()
 
-    schedule = loop.Schedule(
-        config.lr, config.weight_decay, config.batch_size, config.max_epochs, config.patience
-    )
     best_state = loop.fit(
         model,
         objective,
@@ -147,7 +144,7 @@ def train_mlp(
         lambda i: (x[i], yt[i]),
         validate,
         yv,
-        schedule,
+        loop.Schedule.of(config),
         rng,
         on_epoch=on_epoch,
     )
