@@ -174,6 +174,8 @@ def report_tables(report: Report) -> list[Table]:
         tables.append(corruption_table(report))
     if any(p.name == "adversarial" and p.metrics for p in report.probes):
         tables.append(adversarial_table(report))
+    if any(p.name == "shift_diagnostics" and p.metrics for p in report.probes):
+        tables.append(shift_diagnostics_table(report, splits))
     if any(p.name == "explanation" and p.metrics for p in report.probes):
         shap = any(m.metric == "shap_importance" for m in report.probe("explanation").metrics)
         tables.append((shap_table if shap else explanation_table)(report, splits))
@@ -365,6 +367,32 @@ def adversarial_table(report: Report) -> Table:
         else "no sign of gradient masking"
     )
     table.caption = _caption(metrics, _reasons(shown), verdict)
+    return table
+
+
+def shift_diagnostics_table(report: Report, splits: list[str]) -> Table:
+    """Each shift statistic (rows) between the reference sample and each test split
+    (columns); what the representation was in the title."""
+    probe = report.probe("shift_diagnostics")
+    table = _table(
+        f"Shift diagnostics against {probe.config.get('reference')} on "
+        f"{probe.config.get('representation')}: value [CI]"
+    )
+    table.add_column("statistic", no_wrap=True)
+    shown_splits = [s for s in splits if any(m.split == s for m in probe.metrics)]
+    for s in shown_splits:
+        table.add_column(s, no_wrap=True)
+    metrics = list(dict.fromkeys(m.metric for m in probe.metrics))
+    shown: list[MetricResult | None] = []
+    for metric in metrics:
+        cells = [_get(report, "shift_diagnostics", metric, s) for s in shown_splits]
+        shown += cells
+        table.add_row(Text(_label(metric)), *(_cell(c, 4) for c in cells))
+    flag = (
+        f"flagged: MMD p < {probe.config.get('alpha')}; MMD, KL and W1 have no interval "
+        "(the permutation p-value judges their noise)"
+    )
+    table.caption = _caption(metrics, _reasons(shown), flag)
     return table
 
 

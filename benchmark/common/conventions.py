@@ -310,6 +310,13 @@ METRIC_RANGES: tuple[tuple[str, float, float], ...] = (
         1.0,
     ),
     (r"disparate_impact|equal_opportunity_ratio_gap|ce|mce", 0.0, math.inf),  # ratios
+    (r"(kl|wasserstein)_(max|mean)|mmd2_threshold", 0.0, math.inf),  # divergences
+    (r"mmd2", -math.inf, math.inf),  # the unbiased estimate may fall below 0
+    (
+        r"mmd2_p_value|shift_flagged|c2st_auroc|(estimated|observed|val)_prevalence",
+        0.0,
+        1.0,
+    ),
     (r"threshold_drift|.+_gap|ood_minus_id_.+|balanced_error_increase", -1.0, 1.0),
     (
         r"(robust_)?(auroc|auprc|accuracy|f1|sensitivity)|sensitivity_at_specificity|brier"
@@ -390,6 +397,18 @@ METRIC_LABELS: dict[str, str] = {
     "counterfactual_proximity": "CF prox",
     "counterfactual_sparsity": "CF sparse",
     "counterfactual_changed": "CF changed",
+    "mmd2": "MMD²",
+    "mmd2_p_value": "MMD p",
+    "mmd2_threshold": "MMD τ",
+    "shift_flagged": "Flagged",
+    "kl_max": "KL max",
+    "kl_mean": "KL mean",
+    "wasserstein_max": "W1 max",
+    "wasserstein_mean": "W1 mean",
+    "c2st_auroc": "C2ST AUROC",
+    "estimated_prevalence": "Prev BBSE",
+    "observed_prevalence": "Prev true",
+    "val_prevalence": "Prev val",
 }
 #: Prefixes of derived metrics and the short form of each (the rest is the base label).
 _DERIVED = {"shift_robustness_": "Drop ", "ood_minus_id_": "Δ "}

@@ -188,41 +188,61 @@ def wasserstein(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def domain_scores(
-    ref: np.ndarray, x: np.ndarray, *, folds: int = 5, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+    ref: np.ndarray, x: np.ndarray, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The classifier two-sample test's held-out scores: a logistic regression (features
-    standardised) told to separate ``x`` (label 1) from ``ref`` (label 0), each row scored
-    by the model of the stratified fold that left it out. Returns (labels, scores); their
-    AUROC is 0.5 when the samples cannot be told apart."""
+    standardised) fitted on a stratified half of the pooled rows to tell ``x`` (label 1)
+    from ``ref`` (label 0), and applied to the other half. Returns the held-out rows
+    (indices into the pooled ``ref`` then ``x``), their labels and scores; their AUROC is
+    0.5 in expectation when the samples cannot be told apart (pooling the out-of-fold
+    scores of a K-fold split instead is biased below 0.5 under no shift: each fold's model
+    is fitted without that fold's rows)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     z = np.concatenate([ref, x])
     labels = np.r_[np.zeros(len(ref), dtype=int), np.ones(len(x), dtype=int)]
+    fit, held = train_test_split(
+        np.arange(len(z)), test_size=0.5, stratify=labels, random_state=seed % 2**32
+    )
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    scores = cross_val_predict(model, z, labels, cv=split, method="predict_proba")[:, 1]
-    return labels, scores
+    model.fit(z[fit], labels[fit])
+    held = np.sort(held)
+    return held, labels[held], model.predict_proba(z[held])[:, 1]
 
 
 def label_shift(
-    y_val: np.ndarray, pred_val: np.ndarray, pred_target: np.ndarray, n_classes: int = 2
+    y_val: np.ndarray,
+    pred_val: np.ndarray,
+    pred_target: np.ndarray,
+    n_classes: int = 2,
+    *,
+    w_val: np.ndarray | None = None,
+    w_target: np.ndarray | None = None,
 ) -> np.ndarray:
     """Black-box shift estimation (Lipton et al., 2018): the target's class prevalences
     q = w ⊙ p_val(y), with weights w = C⁻¹ μ, where C[i, j] = P(ŷ = i, y = j) on val and
     μ[i] = P(ŷ = i) on the target (hard decisions ``pred_*``). Under label shift alone
     (p(x | y) unchanged) q estimates the deployment prevalence; clipped to [0, 1] and
-    renormalised. NaN when C is singular (a class never predicted on val)."""
+    renormalised. NaN when C is singular (a class never predicted on val).
+
+    ``w_val`` (b, n_val) and ``w_target`` (b, n_target): bootstrap weights, one row per
+    replicate; the result is then (b, n_classes). Without them, (n_classes,)."""
     y, p, t = (np.asarray(v, dtype=int) for v in (y_val, pred_val, pred_target))
-    joint = np.zeros((n_classes, n_classes))
-    np.add.at(joint, (p, y), 1.0)
-    joint /= len(y)
-    mu = np.bincount(t, minlength=n_classes) / len(t)
-    try:
-        w = np.linalg.solve(joint, mu)
-    except np.linalg.LinAlgError:
-        return np.full(n_classes, np.nan)
-    q = np.clip(w * np.bincount(y, minlength=n_classes) / len(y), 0.0, 1.0)
-    return q / q.sum() if q.sum() > 0 else np.full(n_classes, np.nan)
+    single = w_val is None
+    wv = np.ones((1, len(y))) if w_val is None else np.asarray(w_val, dtype=np.float64)
+    wt = np.ones((1, len(t))) if w_target is None else np.asarray(w_target, dtype=np.float64)
+    cells = np.eye(n_classes * n_classes)[p * n_classes + y]  # one-hot of (pred, label)
+    joint = (wv @ cells).reshape(-1, n_classes, n_classes) / wv.sum(1)[:, None, None]
+    mu = (wt @ np.eye(n_classes)[t]) / wt.sum(1)[:, None]
+    prior = (wv @ np.eye(n_classes)[y]) / wv.sum(1)[:, None]
+    q = np.full((len(wv), n_classes), np.nan)
+    solvable = np.abs(np.linalg.det(joint)) > 1e-12
+    if solvable.any():
+        w = np.linalg.solve(joint[solvable], mu[solvable][..., None])[..., 0]
+        est = np.clip(w * prior[solvable], 0.0, 1.0)
+        total = est.sum(1, keepdims=True)
+        q[solvable] = np.where(total > 0, est / np.where(total > 0, total, 1.0), np.nan)
+    return q[0] if single else q

@@ -92,10 +92,14 @@ def test_kl_and_wasserstein_equal_scipys_per_feature() -> None:
 def test_the_domain_classifier_separates_only_shifted_samples() -> None:
     from sklearn.metrics import roc_auc_score
 
-    labels, scores = shift.domain_scores(*samples(5, n=200, m=200, move=1.0))
+    held, labels, scores = shift.domain_scores(*samples(5, n=200, m=200, move=1.0))
+    assert len(held) == 200 and labels.sum() == 100  # a stratified half
     assert roc_auc_score(labels, scores) > 0.8
-    labels, scores = shift.domain_scores(*samples(5, n=200, m=200))
-    assert abs(roc_auc_score(labels, scores) - 0.5) < 0.1
+    null = [
+        roc_auc_score(*shift.domain_scores(*samples(s, n=200, m=100), seed=s)[1:])
+        for s in range(20)
+    ]
+    assert abs(np.mean(null) - 0.5) < 0.03  # unbiased under no shift
 
 
 def test_black_box_shift_estimation_recovers_a_known_prevalence() -> None:
@@ -113,3 +117,9 @@ def test_black_box_shift_estimation_recovers_a_known_prevalence() -> None:
     assert q[1] == pytest.approx(0.6, abs=0.02) and q.sum() == pytest.approx(1.0)
     never = shift.label_shift(y_val, np.zeros_like(y_val), predict(y_target))
     assert np.isnan(never).all()  # a class never predicted on val: C is singular
+    rows = np.random.default_rng(1).integers(0, 20_000, (2, 20_000))
+    weights = [np.bincount(r, minlength=20_000)[None, :] for r in rows]
+    pv, pt = predict(y_val), predict(y_target)
+    weighted = shift.label_shift(y_val, pv, pt, w_val=weights[0], w_target=weights[1])
+    direct = shift.label_shift(y_val[rows[0]], pv[rows[0]], pt[rows[1]])
+    assert weighted.shape == (1, 2) and np.allclose(weighted[0], direct)  # weights = a resample

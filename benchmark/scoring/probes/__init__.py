@@ -25,6 +25,10 @@ _MODULES: dict[str, tuple[str, str]] = {
     "corruption": ("benchmark.scoring.probes.corruption", "CorruptionProbe"),
     "adversarial": ("benchmark.scoring.probes.adversarial", "AdversarialProbe"),
     "explanation": ("benchmark.scoring.probes.explanation", "ExplanationProbe"),
+    "shift_diagnostics": (
+        "benchmark.scoring.probes.shift_diagnostics",
+        "ShiftDiagnosticsProbe",
+    ),
 }
 
 
