@@ -25,6 +25,7 @@ PIP_NAMES = {
     "skimage": "scikit-image",
     "sklearn": "scikit-learn",
     "sksurv": "scikit-survival",
+    "umap": "umap-learn",
 }
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.common.files import atomic_write_bytes
 from benchmark.common.optional import heavy
+from benchmark.results.figures import write_pngs
 
 GALLERY_DIR = "gallery"
 SCALE = 3
@@ -100,17 +100,4 @@ def file_name(item: dict[str, Any]) -> str:
 def write_gallery(items: list[dict[str, Any]], folder: Path) -> list[Path]:
     """Write each item's PNG into ``folder``; remove PNGs there this call did not write
     (an earlier report's). No items and no folder: nothing happens."""
-    if not items and not folder.is_dir():
-        return []
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for item in items:
-        path = folder / file_name(item)
-        atomic_write_bytes(path, render(item))
-        written.append(path)
-    for old in folder.glob("*.png"):
-        if old not in written:
-            old.unlink()
-    if not written and not any(folder.iterdir()):
-        folder.rmdir()
-    return written
+    return write_pngs({file_name(item): render(item) for item in items}, folder)

@@ -20,6 +20,7 @@ from benchmark.common.files import atomic_write_text, read_limited
 from benchmark.common.hashing import sha256_file
 from benchmark.common.schema import StrictModel
 from benchmark.errors import MedFailError
+from benchmark.results.figures import FIGURES_DIR, write_pngs
 from benchmark.results.gallery import GALLERY_DIR, write_gallery
 from benchmark.results.predictions_file import read_predictions, write_predictions
 
@@ -123,6 +124,7 @@ class ProbeResult(StrictModel):
     _predictions: dict[str, Any] = PrivateAttr(default_factory=dict)
     _examples: pd.DataFrame | None = PrivateAttr(default=None)
     _gallery: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _figures: dict[str, bytes] = PrivateAttr(default_factory=dict)
 
     @property
     def predictions(self) -> dict[str, Any]:
@@ -152,6 +154,16 @@ class ProbeResult(StrictModel):
 
     def with_gallery(self, items: list[dict[str, Any]]) -> ProbeResult:
         self._gallery = list(items)
+        return self
+
+    @property
+    def figures(self) -> dict[str, bytes]:
+        """PNG figures by file name (the shift maps), written to ``figures/`` beside the
+        report (:mod:`benchmark.results.figures`); not kept when the report is read back."""
+        return self._figures
+
+    def with_figures(self, figures: dict[str, bytes]) -> ProbeResult:
+        self._figures = dict(figures)
         return self
 
 
@@ -263,7 +275,8 @@ class Report(StrictModel):
     def save(self, folder: str | Path, *, predictions: bool = False) -> Path:
         """Write ``report.json`` (with ``predictions``: also ``predictions.parquet`` and,
         when a probe kept per-example scores, ``examples.parquet``) atomically, and the
-        gallery's PNGs (``gallery/``) when a probe made one.
+        gallery's PNGs (``gallery/``) and the probes' figures (``figures/``) when a probe
+        made them.
 
         The report records each file's sha256, so :meth:`load` attaches only the files
         written with it; files left in ``folder`` by an earlier report are removed.
@@ -291,6 +304,7 @@ class Report(StrictModel):
             if update[key] is None:
                 (folder / name).unlink(missing_ok=True)
         write_gallery([item for p in self.probes for item in p.gallery], folder / GALLERY_DIR)
+        write_pngs({k: v for p in self.probes for k, v in p.figures.items()}, folder / FIGURES_DIR)
         return path
 
     def _examples_frame(self) -> pd.DataFrame | None:

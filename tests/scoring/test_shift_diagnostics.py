@@ -16,8 +16,11 @@ from sklearn.preprocessing import OneHotEncoder
 from baselines import tabular
 from benchmark.results.report import Report
 from benchmark.scoring.evaluate import evaluate
+from benchmark.scoring.probes.shift_diagnostics import ShiftDiagnosticsProbe
 from benchmark.tasks.task import Task
 from tests.conftest import write_tiny_task
+
+NO_MAPS = ShiftDiagnosticsProbe(maps=False)
 
 
 def shifted_table(n_patients: int = 600, move: float = 1.5) -> pd.DataFrame:
@@ -62,7 +65,7 @@ def rows(report: Report, split: str) -> dict[str, float]:
 
 
 def test_raw_features_flag_the_moved_hospital_and_not_the_control(task: Task) -> None:
-    report = evaluate(logistic(task), task, probes=["shift_diagnostics"], n_boot=200)
+    report = evaluate(logistic(task), task, probes=[NO_MAPS], n_boot=200)
     config = report.probe("shift_diagnostics").config
     assert config["representation"].startswith("raw features") and config["reference"] == "train"
     ood, control = rows(report, "ood_test"), rows(report, "id_test")
@@ -80,7 +83,7 @@ def test_raw_features_flag_the_moved_hospital_and_not_the_control(task: Task) ->
 def test_a_learned_embedding_is_compared_with_val(task: Task) -> None:
     config = tabular.MLPConfig(max_epochs=3, num_threads=1)
     net = tabular.train_mlp(task, "erm", seed=0, config=config)
-    report = evaluate(net, task, probes=["shift_diagnostics"], n_boot=100)
+    report = evaluate(net, task, probes=[NO_MAPS], n_boot=100)
     config = report.probe("shift_diagnostics").config
     assert config["representation"] == "the model's embed() (penultimate features)"
     assert config["reference"] == "val" and config["columns"] > 0
@@ -88,11 +91,25 @@ def test_a_learned_embedding_is_compared_with_val(task: Task) -> None:
 
 
 def test_too_few_rows_give_stated_nans_not_a_crash(task: Task) -> None:
-    from benchmark.scoring.probes.shift_diagnostics import ShiftDiagnosticsProbe
-
-    probe = ShiftDiagnosticsProbe(max_samples=5, n_permutations=50)
+    probe = ShiftDiagnosticsProbe(max_samples=5, n_permutations=50, maps=False)
     report = evaluate(logistic(task), task, probes=[probe], n_boot=50)
     mmd = report.metric("mmd2", "ood_test", probe="shift_diagnostics")
     assert mmd.value is None and "fewer than 10 rows" in str(mmd.reason)
     observed = report.metric("observed_prevalence", "ood_test", probe="shift_diagnostics")
     assert observed.value is not None  # the prevalences use every scored row
+
+
+def test_the_maps_are_written_beside_the_report(task: Task, tmp_path: Path) -> None:
+    probe = ShiftDiagnosticsProbe(n_permutations=50, map_rows=60)
+    report = evaluate(logistic(task), task, probes=[probe], n_boot=50)
+    figures = report.probe("shift_diagnostics").figures
+    assert sorted(figures) == ["shift-tsne.png", "shift-umap.png"]
+    report.save(tmp_path / "out")
+    for name, data in figures.items():
+        written = (tmp_path / "out" / "figures" / name).read_bytes()
+        assert written == data and written.startswith(b"\x89PNG")
+    again = evaluate(logistic(task), task, probes=[probe], n_boot=50)
+    assert again.probe("shift_diagnostics").figures == figures  # seeded: the same bytes
+    report.probe("shift_diagnostics").with_figures({})
+    report.save(tmp_path / "out")  # a report without maps removes the earlier ones
+    assert not (tmp_path / "out" / "figures").exists()

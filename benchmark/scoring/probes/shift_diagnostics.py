@@ -37,6 +37,10 @@ rows carry the split), on seeded subsamples of at most ``max_samples`` rows per 
   ``val_prevalence`` (on val) the reference. A prevalence change with a small MMD points to
   label shift; an MMD flag with an unchanged prevalence to covariate shift.
 
+**Maps** (``maps``): t-SNE and UMAP of at most ``map_rows`` rows per sample, coloured by
+split, site and each group attribute, written as ``figures/shift-tsne.png`` and
+``figures/shift-umap.png`` beside the report (:mod:`benchmark.scoring.shift_maps`).
+
 Undefined statistics (too few rows, NaN features, a singular confusion matrix) are NaN
 with the reason, never a crash.
 """
@@ -49,6 +53,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.results.report import MetricResult, ProbeResult
+from benchmark.scoring import shift_maps
 from benchmark.scoring.predictions import SplitPredictions
 from benchmark.scoring.probes.base import Probe, ScoringContext, bootstrap, emit, split_seed
 from benchmark.stats import shift
@@ -84,6 +89,8 @@ class ShiftDiagnosticsProbe(Probe):
     n_permutations: int = 1000
     alpha: float = 0.05
     components: int = 10
+    maps: bool = True
+    map_rows: int = 300
 
     name = "shift_diagnostics"
     derived_config: ClassVar[tuple[str, ...]] = ("representation", "reference", "columns")
@@ -101,9 +108,11 @@ class ShiftDiagnosticsProbe(Probe):
         ref = (ref_raw[:, keep] - mean) / sd
         basis = None if rep.tabular else _pca(ref, self.components)
         rows: list[MetricResult] = []
+        mapped = [(reference, ref)]
         for split in ctx.test_splits:
             test = self._sample(ctx, split)
             x = (rep(test)[:, keep] - mean) / sd
+            mapped.append((test, x))
             if min(len(ref), len(x)) < MIN_ROWS or not keep.any():
                 why = f"fewer than {MIN_ROWS} rows in a sample, or no varying column"
                 rows += [_undefined(self.name, split, m, why, len(x)) for m in SAMPLE_METRICS]
@@ -117,12 +126,39 @@ class ShiftDiagnosticsProbe(Probe):
             for m in rows
             if m.metric == "estimated_prevalence" and m.value in (0.0, 1.0)
         ]
+        figures: dict[str, bytes] = {}
+        if self.maps and keep.any():
+            figures, missing = self._maps(ctx, mapped, f"{rep.what} (reference: {reference.split})")
+            warnings += [f"{self.name} probe: {w}" for w in missing]
         config = self.config() | {
             "representation": rep.what,
             "reference": reference.split,
             "columns": int(keep.sum()),
         }
-        return ProbeResult(name=self.name, config=config, metrics=rows, warnings=warnings)
+        result = ProbeResult(name=self.name, config=config, metrics=rows, warnings=warnings)
+        return result.with_figures(figures)
+
+    def _maps(
+        self, ctx: ScoringContext, samples: list[tuple[_Rows, np.ndarray]], what: str
+    ) -> tuple[dict[str, bytes], list[str]]:
+        """t-SNE and UMAP of at most ``map_rows`` rows per sample, coloured by sample,
+        site and each group attribute (:mod:`benchmark.scoring.shift_maps`)."""
+        rng = np.random.default_rng(split_seed(ctx.seed, f"{self.name}:maps"))
+        picks = [
+            np.sort(rng.choice(len(z), min(len(z), self.map_rows), replace=False))
+            for _, z in samples
+        ]
+        z = np.concatenate([z[p] for (_, z), p in zip(samples, picks, strict=True)])
+        colourings = {
+            "split": np.concatenate(
+                [np.full(len(p), r.split) for (r, _), p in zip(samples, picks, strict=True)]
+            )
+        }
+        for key in samples[0][0].labels:
+            colourings[key] = np.concatenate(
+                [r.labels[key][p] for (r, _), p in zip(samples, picks, strict=True)]
+            )
+        return shift_maps.maps(z, colourings, ctx.seed, what)
 
     def _sample(self, ctx: ScoringContext, split: str) -> _Rows:
         """The split's rows (a seeded subsample of at most ``max_samples``)."""
@@ -133,7 +169,10 @@ class ShiftDiagnosticsProbe(Probe):
             rng = np.random.default_rng(split_seed(ctx.seed, f"{self.name}:{split}"))
             rows = np.sort(rng.choice(len(rows), self.max_samples, replace=False))
         take = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-        return _Rows(split, take, meta["patient_id"].astype(str).to_numpy()[rows])
+        columns = {"site": "site"} if "site" in meta.columns else {}
+        columns |= {k: c for k, c in ctx.spec.group_columns.items() if c in meta.columns}
+        labels = {k: meta[c].astype(str).to_numpy()[rows] for k, c in columns.items()}
+        return _Rows(split, take, meta["patient_id"].astype(str).to_numpy()[rows], labels)
 
     def _distances(
         self,
@@ -233,9 +272,12 @@ def _undefined(
 
 @dataclass(frozen=True)
 class _Rows:
+    """A sample of one split: its inputs, patients, and site and group labels by name."""
+
     split: str
     X: Any
     patients: np.ndarray
+    labels: dict[str, np.ndarray]
 
 
 class _Representation:
