@@ -20,6 +20,7 @@ representation), ``x`` (m, d) the sample tested against it; rows are examples.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,28 +163,36 @@ def histograms(
     return p / p.sum(), q / q.sum()
 
 
-def kl_divergence(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """D_KL(P_x ‖ P_ref) in nats, per feature (column), on :func:`histograms` (the deployment
-    histogram against the reference one). NaN for a feature with a NaN value."""
-    out = np.full(ref.shape[1], np.nan)
+def _finite_columns(ref: np.ndarray, x: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(column, its finite reference values, its finite values in ``x``) for each column
+    with at least 2 finite values on both sides."""
     for j in range(ref.shape[1]):
         a, b = ref[:, j], x[:, j]
-        if np.isfinite(a).all() and np.isfinite(b).all():
-            p, q = histograms(a, b)
-            out[j] = float(np.sum(q * np.log(q / p)))
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(a) >= 2 and len(b) >= 2:
+            yield j, a, b
+
+
+def kl_divergence(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """D_KL(P_x ‖ P_ref) in nats, per feature (column), on :func:`histograms` (the deployment
+    histogram against the reference one) of the feature's finite values. NaN for a feature
+    with fewer than 2 finite values on a side."""
+    out = np.full(ref.shape[1], np.nan)
+    for j, a, b in _finite_columns(ref, x):
+        p, q = histograms(a, b)
+        out[j] = float(np.sum(q * np.log(q / p)))
     return out
 
 
 def wasserstein(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Wasserstein-1 distance per feature (column), in the feature's units
-    (``scipy.stats.wasserstein_distance``). NaN for a feature with a NaN value."""
+    """Wasserstein-1 distance per feature (column) between its finite values, in the
+    feature's units (``scipy.stats.wasserstein_distance``). NaN for a feature with fewer
+    than 2 finite values on a side."""
     from scipy.stats import wasserstein_distance
 
     out = np.full(ref.shape[1], np.nan)
-    for j in range(ref.shape[1]):
-        a, b = ref[:, j], x[:, j]
-        if np.isfinite(a).all() and np.isfinite(b).all():
-            out[j] = float(wasserstein_distance(a, b))
+    for j, a, b in _finite_columns(ref, x):
+        out[j] = float(wasserstein_distance(a, b))
     return out
 
 

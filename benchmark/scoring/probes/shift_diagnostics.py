@@ -7,7 +7,9 @@ reference encoder (each channel average-pooled to 8 x 8 intensities) and, for se
 channel's mean and standard deviation over time (NaN-aware), each with the model's score
 appended when the model can be run; else, for tables, the task's numeric encoding of the
 raw features. Columns are standardised with the reference sample's mean and SD; constant
-columns are dropped (counted in a warning).
+columns are dropped (counted in a warning). Missing values count as the reference mean
+(0 after standardising) for the MMD and the domain classifier; KL and W1 compare each
+column's present values.
 
 **The reference sample** (``config.reference``) is the training split for a fixed
 representation (raw features, the encoder alone) and the val split for one the model
@@ -106,6 +108,13 @@ class ShiftDiagnosticsProbe(Probe):
         if not keep.all():
             warnings.append(f"{self.name} probe: {int((~keep).sum())} constant column(s) dropped")
         ref = (ref_raw[:, keep] - mean) / sd
+        missing = float(np.isnan(ref).mean()) if ref.size else 0.0
+        if missing:
+            warnings.append(
+                f"{self.name} probe: {missing:.1%} of the reference's values are missing; the "
+                "MMD and the domain classifier read them as the reference mean, KL and W1 "
+                "compare each column's present values"
+            )
         basis = None if rep.tabular else _pca(ref, self.components)
         rows: list[MetricResult] = []
         mapped = [(reference, ref)]
@@ -188,8 +197,8 @@ class ShiftDiagnosticsProbe(Probe):
         why = None
         try:
             test = shift.mmd_test(
-                ref,
-                x,
+                np.nan_to_num(ref),  # standardised: a missing value is the reference mean
+                np.nan_to_num(x),
                 n_permutations=self.n_permutations,
                 alpha=self.alpha,
                 seed=split_seed(ctx.seed, f"mmd:{split}"),
