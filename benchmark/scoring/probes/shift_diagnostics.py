@@ -100,29 +100,20 @@ class ShiftDiagnosticsProbe(Probe):
     def run(self, ctx: ScoringContext) -> ProbeResult:
         if ctx.task is None:
             return self.skip("no task data in the scoring context")
-        warnings: list[str] = []
         rep = _Representation(ctx)
         reference = self._sample(ctx, "val" if rep.learned else "train")
-        ref_raw = rep(reference)
-        keep, mean, sd = _columns(ref_raw)
-        if not keep.all():
-            warnings.append(f"{self.name} probe: {int((~keep).sum())} constant column(s) dropped")
-        ref = (ref_raw[:, keep] - mean) / sd
-        missing = float(np.isnan(ref).mean()) if ref.size else 0.0
-        if missing:
-            warnings.append(
-                f"{self.name} probe: {missing:.1%} of the reference's values are missing; the "
-                "MMD and the domain classifier read them as the reference mean, KL and W1 "
-                "compare each column's present values"
-            )
+        raw = rep(reference)
+        space = _Standardised.fit(raw)
+        warnings = [f"{self.name} probe: {note}" for note in space.notes]
+        ref = space(raw)
         basis = None if rep.tabular else _pca(ref, self.components)
         rows: list[MetricResult] = []
         mapped = [(reference, ref)]
         for split in ctx.test_splits:
             test = self._sample(ctx, split)
-            x = (rep(test)[:, keep] - mean) / sd
+            x = space(rep(test))
             mapped.append((test, x))
-            if min(len(ref), len(x)) < MIN_ROWS or not keep.any():
+            if min(len(ref), len(x)) < MIN_ROWS or not space.keep.any():
                 why = f"fewer than {MIN_ROWS} rows in a sample, or no varying column"
                 rows += [_undefined(self.name, split, m, why, len(x)) for m in SAMPLE_METRICS]
             else:
@@ -136,13 +127,14 @@ class ShiftDiagnosticsProbe(Probe):
             if m.metric == "estimated_prevalence" and m.value in (0.0, 1.0)
         ]
         figures: dict[str, bytes] = {}
-        if self.maps and keep.any():
-            figures, missing = self._maps(ctx, mapped, f"{rep.what} (reference: {reference.split})")
-            warnings += [f"{self.name} probe: {w}" for w in missing]
+        if self.maps and space.keep.any():
+            what = f"{rep.what} (reference: {reference.split})"
+            figures, unmapped = self._maps(ctx, mapped, what)
+            warnings += [f"{self.name} probe: {w}" for w in unmapped]
         config = self.config() | {
             "representation": rep.what,
             "reference": reference.split,
-            "columns": int(keep.sum()),
+            "columns": int(space.keep.sum()),
         }
         result = ProbeResult(name=self.name, config=config, metrics=rows, warnings=warnings)
         return result.with_figures(figures)
@@ -341,12 +333,33 @@ class _Representation:
         return feats
 
 
-def _columns(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns kept (not constant on train), and their train mean and SD."""
-    with np.errstate(all="ignore"):
-        mean, sd = np.nanmean(ref, 0), np.nanstd(ref, 0)
-    keep = np.isfinite(sd) & (sd > 0)
-    return keep, mean[keep], sd[keep]
+@dataclass(frozen=True)
+class _Standardised:
+    """The reference sample's column means and SDs: columns constant there are dropped,
+    the rest standardised (a missing value stays NaN)."""
+
+    keep: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    notes: list[str]
+
+    @classmethod
+    def fit(cls, ref: np.ndarray) -> _Standardised:
+        with np.errstate(all="ignore"):
+            mean, sd = np.nanmean(ref, 0), np.nanstd(ref, 0)
+        keep = np.isfinite(sd) & (sd > 0)
+        notes = [f"{int((~keep).sum())} constant column(s) dropped"] if not keep.all() else []
+        missing = float(np.isnan(ref[:, keep]).mean()) if ref[:, keep].size else 0.0
+        if missing:
+            notes.append(
+                f"{missing:.1%} of the reference's values are missing; the MMD and the domain "
+                "classifier read them as the reference mean, KL and W1 compare each column's "
+                "present values"
+            )
+        return cls(keep, mean[keep], sd[keep], notes)
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return (raw[:, self.keep] - self.mean) / self.sd
 
 
 def _pca(ref: np.ndarray, k: int) -> np.ndarray:
