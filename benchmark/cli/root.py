@@ -16,6 +16,7 @@ from benchmark.cli.common import (
 )
 from benchmark.cli.leaderboard import leaderboard_cmd
 from benchmark.cli.scoring import compare_cmd, evaluate_cmd, stability_cmd
+from benchmark.cli.stress import stress_cmd
 from benchmark.cli.sweep import sweep_cmd
 from benchmark.cli.tasks import tasks_app
 from benchmark.errors import (
@@ -42,6 +43,11 @@ app.command(
     context_settings={"allow_extra_args": True},
     short_help="Every method x task x seed, on Ray; resumable.",
 )(sweep_cmd)
+app.command(
+    "stress",
+    context_settings={"allow_extra_args": True},
+    short_help="Many seeds of one recipe: spread ID vs OOD.",
+)(stress_cmd)
 app.command("guidelines", short_help="Which methods beat ERM, per failure kind.")(guidelines_cmd)
 app.command("leaderboard", short_help="Open the leaderboard (Streamlit, read-only).")(
     leaderboard_cmd

@@ -17,7 +17,7 @@ def _names(values: list[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for raw in values for v in raw.split(",") if v.strip()))
 
 
-def _tasks(names: list[str]) -> list[object]:
+def load_tasks(names: list[str]) -> list[object]:
     """The tasks to sweep, built (offline) and loaded: the named ones, else the newest
     released version of every built-in task whose data are on this machine."""
     from baselines.demo import builtin_tasks, training_refs
@@ -90,7 +90,7 @@ def sweep_cmd(
     if threads < 1:
         raise MedFailError(f"--threads must be at least 1, got {threads}")
     seeds = seed_list(seeds, ctx.args)
-    chosen = _tasks(_names(tasks))
+    chosen = load_tasks(_names(tasks))
     planned = sweep.plan(
         chosen,  # type: ignore[arg-type]
         _names(methods) or None,

@@ -49,7 +49,7 @@ UNITS = {"patient": "patients", "row": "rows (the task has no patient id)"}
 SHIFT_PREFIX = "shift_robustness_"
 
 
-def _table(title: str) -> Table:
+def new_table(title: str) -> Table:
     """A borderless table that spends its width on cells, not on rules. Text from files
     (model, attribute and group names) is never read as rich markup: titles, captions and
     such cells are :class:`Text`."""
@@ -142,7 +142,7 @@ def report_tables(report: Report) -> list[Table]:
         f"{report.threshold.value:.4g} frozen on val ({report.threshold.rule})"
     )
     has_shift = any(p.name == "shift" for p in report.probes)
-    main = _table(title)
+    main = new_table(title)
     main.add_column("metric", no_wrap=True)
     for s in splits:
         main.add_column(s, no_wrap=True)
@@ -220,7 +220,7 @@ def shap_table(report: Report, splits: list[str]) -> Table:
     counterfactuals of false negatives and the features they change most often."""
     probe = report.probe("explanation")
     measured = probe.config.get("measured") or {}
-    t = _table("Explanation: mean |SHAP| per feature, counterfactuals of false negatives")
+    t = new_table("Explanation: mean |SHAP| per feature, counterfactuals of false negatives")
     t.add_column("", no_wrap=True)
     t.add_column("feature / metric", no_wrap=True)
     for split in splits:
@@ -264,7 +264,7 @@ def explanation_table(report: Report, splits: list[str]) -> Table:
     measured = probe.config.get("measured") or {}
     explained = measured.get("explained", {})
     sizes = ", ".join(f"{s} {n}" for s, n in explained.items())
-    table = _table(f"Explanation alignment (images explained: {sizes}): value [CI]")
+    table = new_table(f"Explanation alignment (images explained: {sizes}): value [CI]")
     table.add_column("maps", no_wrap=True)
     table.add_column("metric", no_wrap=True)
     for s in splits:
@@ -307,7 +307,7 @@ def explanation_table(report: Report, splits: list[str]) -> Table:
 def fairness_tables(report: Report, splits: list[str]) -> list[Table]:
     """Attribute summaries per split, then the size of every group."""
     probe = report.probe("fairness")
-    fair = _table("Fairness per attribute: value [CI]")
+    fair = new_table("Fairness per attribute: value [CI]")
     fair.add_column("attribute", no_wrap=True)
     fair.add_column("metric", no_wrap=True)
     for s in splits:
@@ -321,7 +321,7 @@ def fairness_tables(report: Report, splits: list[str]) -> list[Table]:
         last = i == len(pairs) - 1 or pairs[i + 1][0] != attr
         fair.add_row(Text(str(attr)), Text(_label(metric)), *map(_cell, cells), end_section=last)
     fair.caption = _caption([m for _, m in pairs], _reasons(shown))
-    sizes = _table("Group sizes (samples)")
+    sizes = new_table("Group sizes (samples)")
     sizes.add_column("attribute", no_wrap=True)
     sizes.add_column("group", no_wrap=True)
     for s in splits:
@@ -340,7 +340,7 @@ def adversarial_table(report: Report) -> Table:
     probe = report.probe("adversarial")
     split = probe.config.get("split", "")
     badge = probe.config.get("gradient_masking") or []
-    table = _table(
+    table = new_table(
         f"Adversarial ({', '.join(probe.config.get('attacks', []))}; "
         f"{probe.config.get('norm')}, {probe.config.get('goal')}) on {split} "
         f"({probe.config.get('n_used')} samples): worst case over attacks, value [CI]"
@@ -374,7 +374,7 @@ def shift_diagnostics_table(report: Report, splits: list[str]) -> Table:
     """Each shift statistic (rows) between the reference sample and each test split
     (columns); what the representation was in the title."""
     probe = report.probe("shift_diagnostics")
-    table = _table(
+    table = new_table(
         f"Shift diagnostics against {probe.config.get('reference')} on "
         f"{probe.config.get('representation')}: value [CI]"
     )
@@ -402,7 +402,7 @@ def corruption_table(report: Report) -> Table:
     probe = report.probe("corruption")
     split = probe.config.get("split", "")
     severities = [str(s) for s in probe.config.get("severities", [])]
-    table = _table(
+    table = new_table(
         f"Corruptions on {split} ({probe.config.get('n_used')} samples): balanced error per "
         "severity; CE = sum of errors / ERM's, [CI]"
     )
@@ -433,7 +433,7 @@ def comparison_table(c: Comparison, *, all_rows: bool = False) -> Table:
         if len(c.seeds) > 1
         else "one pair, paired bootstrap"
     )
-    t = _table(f"{c.a} (A) minus {c.b} (B) on {c.task}: {seeds}, {c.n_boot} resamples")
+    t = new_table(f"{c.a} (A) minus {c.b} (B) on {c.task}: {seeds}, {c.n_boot} resamples")
     for col in ("metric", "split", "A", "B", f"A - B [{100 * c.level:g}% CI]"):
         t.add_column(col, no_wrap=True)
     rows = [
@@ -485,7 +485,7 @@ BOARD_LABELS = {
 def stability_table(name: str, s: Stability) -> Table:
     """Each feature's mean importance and top-k share over the seeds; the pairwise rank
     correlations and Fleiss' kappa in the caption."""
-    t = _table(f"{name}: SHAP importance on {s.split} over seeds {s.seeds}")
+    t = new_table(f"{name}: SHAP importance on {s.split} over seeds {s.seeds}")
     t.min_width = min(80, len(str(t.title)))
     t.add_column("feature", no_wrap=True)
     t.add_column("mean |SHAP|", justify="right", no_wrap=True)
@@ -523,7 +523,7 @@ def board_separate_table(board: Board) -> Table | None:
     if not dims:
         return None
     split = headline_split(board)
-    t = _table(f"{board.task}: explanation on {split}")
+    t = new_table(f"{board.task}: explanation on {split}")
     t.add_column("entry", overflow="fold")  # a long name folds; the numbers stay whole
     for dim in dims:
         arrow = "↑" if HEADLINES[dim].direction == "higher" else "↓"
@@ -544,7 +544,7 @@ def board_rich_table(board: Board, rank_by: str = "performance") -> Table:
     table = board_table(board, rank_by)
     ranked = HEADLINES[rank_by]
     split = ranked.split or headline_split(board)
-    t = _table(f"{board.task}: ranked by {ranked.label} on {split}")
+    t = new_table(f"{board.task}: ranked by {ranked.label} on {split}")
     t.min_width = min(80, len(str(t.title)))  # a board of few columns keeps its title whole
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("entry", overflow="fold")  # a long name folds; the numbers stay whole
@@ -612,7 +612,7 @@ def claim_table(
     the failure the task is about stays in view. ``reference``: the claim's reference
     group, for a gap's title."""
     side = "below" if claim.direction == "negative" else "above"
-    t = _table(f"The task's failure: {_claim_where(claim, reference)}")
+    t = new_table(f"The task's failure: {_claim_where(claim, reference)}")
     t.min_width = 64  # the title on one line
     for col in ("entry", "value [CI]", f"seeds with CI {side} 0"):
         t.add_column(col, no_wrap=True)
@@ -657,7 +657,7 @@ def board_claim_table(board: Board, claim: ValidityClaim, reference: str | None)
 def cases_table(cases: list[Case]) -> Table:
     """Cases grouped by domain: the id with its dimensions below it, the year, and how
     many tasks reproduce each."""
-    t = _table(f"MedFail failure cases ({len(cases)})")
+    t = new_table(f"MedFail failure cases ({len(cases)})")
     t.add_column("case (dimensions)", no_wrap=True)
     t.add_column("year", no_wrap=True)
     t.add_column("tasks", justify="right", no_wrap=True)
@@ -689,7 +689,7 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, object]]:
 def stats_table(s: Stats) -> Table:
     """Cases by domain (rows) and taxonomy layer (columns, first word; full names below)."""
     layers = list(s.by_layer_domain)
-    table = _table(
+    table = new_table(
         f"{s.n} cases by domain (rows) and taxonomy layer (columns); a case counts once in "
         "each layer it touches"
     )
