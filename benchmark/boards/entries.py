@@ -463,7 +463,9 @@ def _has_config(stored: dict[str, Any], config: dict[str, Any], spec: TaskSpec) 
     for key, value in config.items():
         if value is None:
             value = getattr(spec, key, None)
-        if value is not None and stored.get(key) != value:
+        # a report scored before presets existed ran the full preset
+        found = stored.get(key, "full" if key == "preset" else None)
+        if value is not None and found != value:
             return False
     return True
 

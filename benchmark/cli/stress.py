@@ -83,8 +83,6 @@ def _records(entry: str, found: object) -> list[dict[str, object]]:
             "sd_ci_low": s.sd_ci[0],
             "sd_ci_high": s.sd_ci[1],
             "range": s.range,
-            "range_ci_low": s.range_ci[0],
-            "range_ci_high": s.range_ci[1],
         }
         for s in found.spreads
     ]
@@ -110,9 +108,9 @@ def _stress_tables(entry: str, found: object) -> list[Table]:
 
     assert isinstance(found, Stress)
     spread = new_table(
-        f"{entry}: {len(found.seeds)} seeds; spread over seeds [95% bootstrap CI over seeds]"
+        f"{entry}: {len(found.seeds)} seeds; SD over seeds [95% chi-square CI], range"
     )
-    for column in ("metric", "split", "mean", "SD [CI]", "range [CI]"):
+    for column in ("metric", "split", "mean", "SD [CI]", "range"):
         spread.add_column(column, no_wrap=True)
     for s in found.spreads:
         spread.add_row(
@@ -120,9 +118,9 @@ def _stress_tables(entry: str, found: object) -> list[Table]:
             s.split,
             f"{s.mean:.3f}",
             f"{s.sd:.3f} [{s.sd_ci[0]:.3f}, {s.sd_ci[1]:.3f}]",
-            f"{s.range:.3f} [{s.range_ci[0]:.3f}, {s.range_ci[1]:.3f}]",
+            f"{s.range:.3f}",
         )
-    rho = new_table(f"{entry}: does ID rank the seeds as OOD does? Spearman's rho [CI]")
+    rho = new_table(f"{entry}: does ID rank the seeds as OOD does? Spearman's rho [Fisher-z CI]")
     rho.add_column("metric", no_wrap=True)
     rho.add_column("rho id_test ~ ood_test [CI]", no_wrap=True)
     for metric, (r, lo, hi) in found.rho.items():

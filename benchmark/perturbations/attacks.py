@@ -196,7 +196,9 @@ def _grid_batch(
         with torch.enable_grad():
             point = adv[active].requires_grad_(True)
             z = module(point)
-            (grad,) = torch.autograd.grad(F.cross_entropy(z, ys[active]), point)
+            # summed: each example's gradient, whatever the batch (L2 steps divide by its norm)
+            loss = F.cross_entropy(z, ys[active], reduction="sum")
+            (grad,) = torch.autograd.grad(loss, point)
         still = z.detach().argmax(dim=1) == ys[active]  # not flipped yet: keep attacking
         step = _step(grad, size[active], norm)
         moved = _project(point.detach() + step, xs[active], eps[active], norm)

@@ -239,6 +239,8 @@ def label_shift(
 
     ``w_val`` (b, n_val) and ``w_target`` (b, n_target): bootstrap weights, one row per
     replicate; the result is then (b, n_classes). Without them, (n_classes,)."""
+    if (w_val is None) != (w_target is None):
+        raise ValueError("give bootstrap weights for both val and the target, or neither")
     y, p, t = (np.asarray(v, dtype=int) for v in (y_val, pred_val, pred_target))
     single = w_val is None
     wv = np.ones((1, len(y))) if w_val is None else np.asarray(w_val, dtype=np.float64)

@@ -44,3 +44,12 @@ def test_every_committed_entry_is_ranked() -> None:
     assert boards and all(not b.problems for b in boards), [b.problems for b in boards]
     committed = {p.parent.parent.name for p in REPORTS}
     assert {e.metadata.name for b in boards for e in b.entries} == committed
+
+
+def test_the_board_says_when_its_adversarial_numbers_are_the_fast_presets() -> None:
+    from benchmark.boards.entries import FAST_ADVERSARIAL
+
+    boards = {b.task: b for b in load_boards(REPO / "submissions", check="values")}
+    attacked = boards["synth-cxr-adversarial-transfer@1.0.0"]
+    assert attacked.entries and FAST_ADVERSARIAL in attacked.notes
+    assert all(FAST_ADVERSARIAL not in b.notes for b in boards.values() if b is not attacked)

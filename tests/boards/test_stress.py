@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import chi2, spearmanr
 from typer.testing import CliRunner
 
 from benchmark.boards.entries import load_runs
@@ -35,9 +35,15 @@ def test_the_stress_command_trains_the_seeds_and_recomputes_from_them(
     row = next(r for r in records if (r["metric"], r["split"]) == ("auroc", "ood_test"))
     assert row["sd"] == pytest.approx(np.std(auroc["ood_test"], ddof=1))
     assert row["range"] == pytest.approx(np.ptp(auroc["ood_test"]))
-    assert row["sd_ci_low"] <= row["sd"] and row["range_ci_high"] <= row["range"] + 1e-12
+    low, high = (np.sqrt(3 * row["sd"] ** 2 / chi2.ppf(q, 3)) for q in (0.975, 0.025))
+    assert (row["sd_ci_low"], row["sd_ci_high"]) == pytest.approx((low, high))
     rho = next(r for r in records if r["metric"] == "auroc" and "spearman_rho" in r)
-    assert rho["spearman_rho"] == pytest.approx(spearmanr(*auroc.values()).statistic)
+    r = spearmanr(*auroc.values()).statistic
+    assert rho["spearman_rho"] == pytest.approx(r)
+    if abs(r) < 1:  # Fisher z with Fieller's SE
+        half = 1.959963984540054 * np.sqrt(1.06 / (4 - 3))
+        expected = (np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half))
+        assert (rho["rho_ci_low"], rho["rho_ci_high"]) == pytest.approx(expected)
     again = stress(reports)
     assert "ID AUROC spread" in again.headline and "over 4 seeds" in again.headline
     few = CliRunner().invoke(app, [*args, "--seeds", "0", "1"])

@@ -354,6 +354,9 @@ def test_presets_are_named_and_checked(trained: tuple[Task, nn.Module]) -> None:
     bad = AdversarialProbe(preset="fast", attacks=["apgd-ce"])
     with pytest.raises(MedFailError, match="the fast preset's attacks are"):
         evaluate(net, task, probes=[bad], n_boot=40)
+    alone = AdversarialProbe(preset="fast", attacks=["square"])
+    with pytest.raises(MedFailError, match="add pgd to its attacks"):
+        evaluate(net, task, probes=[alone], n_boot=40)
 
 
 def test_boards_rank_either_preset_as_the_default_protocol(
@@ -370,3 +373,19 @@ def test_boards_rank_either_preset_as_the_default_protocol(
     assert _has_config(stored, fast, task.spec) and not _has_config(stored, full, task.spec)
     tuned = stored | {"square_queries": 10}
     assert not any(_has_config(tuned, c, task.spec) for c in (full, fast))
+    before_presets = {k: v for k, v in full.items() if k != "preset"}  # an older report
+    assert _has_config(before_presets, full, task.spec)
+    assert not _has_config(before_presets, fast, task.spec)
+
+
+def test_robust_rows_recompute_at_a_radius_that_rounds_badly(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    """10.015/255 prints as 10.02/255 in the split name and 0.0392745 as the row's group:
+    the replay takes the radius from the config, not from either string."""
+    task, net = trained
+    probe = AdversarialProbe(
+        preset="fast", attacks=["pgd"], eps=[0.0, 10.015 / 255], l2_eps=[], max_samples=24
+    )
+    report = evaluate(net, task, probes=[probe], n_boot=40)
+    assert recheck(report, task.spec, full=True) == []

@@ -32,8 +32,8 @@ above stands in for them and the report's config names it. A predictions file sk
 probe. The **gradient-masking badge** fires, with its reasons, when Square beats the
 gradient attacks, FGSM beats the iterative ones, robust accuracy rises with eps, the input
 gradients are zero or NaN, or the forward pass is not deterministic; in the fast preset,
-also when Square breaks more than :data:`SQUARE_MARGIN` of the sample that PGD left
-correct (a black-box attack succeeding where the white-box one failed). Progress goes to
+also when Square breaks more than :data:`SQUARE_MARGIN` of the examples PGD left correct
+(a black-box attack succeeding where the white-box one failed). Progress goes to
 ``ScoringContext.detail``.
 """
 
@@ -79,8 +79,9 @@ from benchmark.stats.bootstrap import ratio
 GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-margin")
 #: The fast preset's Square-after-PGD attack, as its accuracy rows name it.
 CASCADE = "pgd+square"
-#: The fast preset's badge: Square (black box) breaking more than this share of the sample
-#: that white-box PGD left correct points to gradients that mislead PGD (a masked model).
+#: The fast preset's badge: Square (black box) breaking more than this share of the
+#: examples that white-box PGD left correct (and at least 2 of them) points to gradients
+#: that mislead PGD (a masked model).
 SQUARE_MARGIN = 0.02
 
 
@@ -126,11 +127,14 @@ def _eps_label(attack: str, eps: float) -> str:
     return f"{eps:.4g} (L2)" if attack in L2_ATTACKS else f"{eps * 255:.4g}/255"
 
 
-def _decides(module: nn.Module, x: np.ndarray) -> np.ndarray:
-    """The decision (0/1) of a :class:`ThresholdShift` module on images ``x``."""
+def _decides(module: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The decision (0/1) of a :class:`ThresholdShift` module on images ``x``, in batches."""
+    device, out = module_device(module), []
     with torch.no_grad():
-        xt = torch.as_tensor(x, dtype=torch.float32, device=module_device(module))
-        return module(xt).argmax(dim=1).cpu().numpy()
+        for start in range(0, len(x), batch_size):
+            xt = torch.as_tensor(x[start : start + batch_size], dtype=torch.float32, device=device)
+            out.append(module(xt).argmax(dim=1).cpu().numpy())
+    return np.concatenate(out)
 
 
 class _Progress:
@@ -252,6 +256,11 @@ class AdversarialProbe(AdversarialSettings, Probe):
                 f"adversarial probe: unknown preset {self.preset!r}; presets: {list(PRESETS)}"
             )
         grids = (self.eps, self.l2_eps)
+        if self.preset == "fast" and "square" in self.attacks and "pgd" not in self.attacks:
+            raise MedFailError(
+                "adversarial probe: the fast preset runs square on the examples PGD left "
+                "correct; add pgd to its attacks"
+            )
         if unknown or any(e < 0 for g in grids for e in g) or not self.eps:
             raise MedFailError(
                 f"adversarial probe: unknown attacks {unknown} or a bad eps grid "
@@ -293,7 +302,7 @@ class AdversarialProbe(AdversarialSettings, Probe):
             found |= {(attack, e): adv for e, adv in zip(radii[norm], advs, strict=True)}
         for eps in radii["Linf"] if "square" in self.attacks else []:
             adv = found["pgd", eps].copy()
-            survivors = np.flatnonzero(_decides(module, adv) == y)
+            survivors = np.flatnonzero(_decides(module, adv, self.batch_size) == y)
             progress.start(f"square on PGD's survivors, eps {_eps_label('pgd', eps)}")
             progress.advance(len(x) - len(survivors))
             if len(survivors):
@@ -481,10 +490,13 @@ class AdversarialProbe(AdversarialSettings, Probe):
         attacked = [e for e in robust if e > 0]
         gradient = [a for a in GRADIENT_ATTACKS if a in acc]
         for e in attacked:
-            if CASCADE in acc and acc["pgd"][e] - acc[CASCADE][e] > SQUARE_MARGIN:
-                share = acc["pgd"][e] - acc[CASCADE][e]
+            survived, broken = acc.get("pgd", {}).get(e, 0.0), 0.0
+            if CASCADE in acc:
+                broken = acc["pgd"][e] - acc[CASCADE][e]
+            if broken * len(y) >= 2 and broken > SQUARE_MARGIN * survived:
                 reasons.append(
-                    f"square breaks {share:.1%} of the sample that PGD left correct at eps {e:.4g}"
+                    f"square breaks {broken / survived:.1%} of the examples PGD left correct "
+                    f"at eps {e:.4g}"
                 )
             if "square" in acc and gradient:
                 best = min(acc[a][e] for a in gradient)

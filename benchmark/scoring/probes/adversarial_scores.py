@@ -113,9 +113,13 @@ def replay_robust(
     position = {sample: i for i, sample in enumerate(clean.sample_id)}
     rows = np.array([position[s] for s in attacked[0].sample_id])
     base = replace(attacked[0], split=split, proba=clean.proba[rows])
+    grids = {"Linf": stored.config.get("eps", []), "L2": stored.config.get("l2_eps", [])}
     out = []
     for norm, group in radii:
-        eps = float(group or 0)
+        # the exact radius from the config (a group string is a rounded one)
+        eps = next((float(e) for e in [0.0, *grids[norm]] if f"{float(e):.6g}" == group), None)
+        if eps is None:
+            raise KeyError(f"radius {group} ({norm}) is not in the probe's config")
         worst = base.score if eps == 0 else preds[attacked_split(split, norm, eps)].score
         out += robust_rows(ctx, base, worst, norm, eps)
     return out

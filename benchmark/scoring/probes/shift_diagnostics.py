@@ -26,7 +26,8 @@ rows carry the split), on seeded subsamples of at most ``max_samples`` rows per 
   statistic, reported with its permutation p-value instead of an interval.
 - ``kl_max`` / ``kl_mean`` (nats) and ``wasserstein_max`` / ``wasserstein_mean``
   (standardised units) over the columns: per raw feature for tables, per principal
-  component (the first ``components``, fitted on train) for embeddings and encoders;
+  component (the first ``components``, fitted on the reference sample) for embeddings and
+  encoders;
   distances between two samples, without an interval (the MMD test judges their noise).
 - ``c2st_auroc``: the held-out AUROC of a domain classifier
   (:func:`benchmark.stats.shift.domain_scores`: fitted on a stratified half, scored on the
