@@ -257,3 +257,45 @@ def label_shift(
         total = est.sum(1, keepdims=True)
         q[solvable] = np.where(total > 0, est / np.where(total > 0, total, 1.0), np.nan)
     return q[0] if single else q
+
+
+def distances(
+    ref: np.ndarray,
+    x: np.ndarray,
+    *,
+    basis: np.ndarray | None = None,
+    n_permutations: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[dict[str, float], str | None]:
+    """The distance statistics between two standardised samples: ``mmd2``, ``mmd2_p_value``,
+    ``mmd2_threshold``, ``shift_flagged`` (1.0 when p < alpha), and ``kl_max``,
+    ``kl_mean``, ``wasserstein_max``, ``wasserstein_mean`` over the columns (of
+    ``x @ basis`` when a basis is given, e.g. principal directions). A missing value is the
+    reference mean (0) for the MMD. Returns the values and, when the MMD is undefined,
+    why (its values are then NaN)."""
+    nan = float("nan")
+    values = dict.fromkeys(["mmd2", "mmd2_p_value", "mmd2_threshold", "shift_flagged"], nan)
+    why = None
+    try:
+        test = mmd_test(
+            np.nan_to_num(ref),
+            np.nan_to_num(x),
+            n_permutations=n_permutations,
+            alpha=alpha,
+            seed=seed,
+        )
+        values = {
+            "mmd2": test.mmd2,
+            "mmd2_p_value": test.p_value,
+            "mmd2_threshold": test.threshold,
+            "shift_flagged": float(test.shifted),
+        }
+    except ValueError as e:
+        why = f"MMD undefined: {e}"
+    a, b = (ref, x) if basis is None else (ref @ basis, x @ basis)
+    for name, per_column in (("kl", kl_divergence(a, b)), ("wasserstein", wasserstein(a, b))):
+        finite = per_column[np.isfinite(per_column)]
+        values[f"{name}_max"] = float(finite.max()) if len(finite) else nan
+        values[f"{name}_mean"] = float(finite.mean()) if len(finite) else nan
+    return values, why
