@@ -356,8 +356,13 @@ def _load_entry(
 #: Probe config entries that depend on the model, not on how it was measured: the masking
 #: badge is a finding, reports written before 2026-11-23 put the model's own threshold
 #: in the adversarial ``goal`` text, and the explanation probe records what it measured
-#: (the sanity check's verdict, the layer Grad-CAM read) under ``measured``.
-FINDINGS = frozenset({"gradient_masking", "goal", "measured"})
+#: (the sanity check's verdict, the layer Grad-CAM read) under ``measured``. Also the
+#: adversarial probe's descriptions of a run (sample size, threat models, units, where
+#: Square ran), which a probe skipped for a model it cannot attack (a predictions file)
+#: does not write.
+FINDINGS = frozenset(
+    {"gradient_masking", "goal", "measured", "n_used", "norm", "eps_unit", "square_on"}
+)
 
 
 def protocol(report: Report) -> str:

@@ -14,6 +14,7 @@ from torch import nn
 from baselines import deep
 from benchmark.cli.tables import report_tables
 from benchmark.errors import MedFailError
+from benchmark.models.adapters import as_model
 from benchmark.results.report import ProbeResult, Report
 from benchmark.scoring.evaluate import evaluate
 from benchmark.scoring.probes.adversarial import (
@@ -389,3 +390,31 @@ def test_robust_rows_recompute_at_a_radius_that_rounds_badly(
     )
     report = evaluate(net, task, probes=[probe], n_boot=40)
     assert recheck(report, task.spec, full=True) == []
+
+
+def test_a_model_it_cannot_attack_keeps_the_boards_protocol(
+    trained: tuple[Task, nn.Module],
+) -> None:
+    """A predictions file (a post-processor's scores) skips the attacks; its entry is still
+    ranked beside attacked ones: the skip records the split, and a run's descriptions of
+    itself are findings, not protocol."""
+    from benchmark.boards.entries import protocol
+    from benchmark.scoring.evaluate import predict
+    from benchmark.scoring.probes import make_probe
+    from benchmark.scoring.probes.base import ScoringContext
+
+    task, net = trained
+    probe = make_probe("adversarial", "fast")
+    attacked = evaluate(net, task, probes=["performance", probe], n_boot=40)
+    preds = predict(as_model(net), task, ("val", "id_test", "ood_test"))
+
+    class StoredPredictions:
+        def predict_ids(self, ids: np.ndarray) -> np.ndarray:
+            return np.full((len(ids), 2), 0.5)
+
+    ctx = ScoringContext(task.spec, StoredPredictions(), preds, ("id_test", "ood_test"), 0.5,
+                         n_boot=40, task=task)  # fmt: skip
+    skipped = probe.run(ctx)
+    assert skipped.metrics == [] and "predictions file" in skipped.warnings[0]
+    stored = attacked.model_copy(update={"probes": [attacked.probes[0], skipped]})
+    assert protocol(stored) == protocol(attacked)

@@ -172,9 +172,11 @@ class AdversarialProbe(AdversarialSettings, Probe):
     name = "adversarial"
 
     def run(self, ctx: ScoringContext) -> ProbeResult:
+        split = self.split or ("id_test" if "id_test" in ctx.test_splits else "ood_test")
         blocker = rerun_blocker(ctx, "attacked images")
-        if blocker is not None:
-            return self.skip(blocker)
+        if blocker is not None:  # the split it would attack, as a run records it
+            skipped = self.skip(blocker)
+            return skipped.model_copy(update={"config": skipped.config | {"split": split}})
         self._check()
         module = getattr(ctx.model, "module", None)
         differentiable = isinstance(module, nn.Module)
@@ -185,7 +187,6 @@ class AdversarialProbe(AdversarialSettings, Probe):
                 "adversarial probe: the model exposes no differentiable torch module; "
                 "black-box attacks only (square)"
             )
-        split = self.split or ("id_test" if "id_test" in ctx.test_splits else "ood_test")
         base, x, sampled = image_sample(ctx, split, self.max_samples, self.name)
         warnings += sampled
         t = ctx.threshold
