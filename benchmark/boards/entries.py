@@ -547,11 +547,17 @@ def _built_task(spec: TaskSpec) -> Task | None:
         return None
 
 
-def _board_key(board: Board) -> tuple[int, str, tuple[int, ...]]:
-    task_id, _, version = board.task.partition("@")
+def board_order(ref: str) -> tuple[int, str, tuple[int, ...]]:
+    """The sort key of a board folder named ``ref``: task id, then version; folders that
+    are not ``<task>@<version>`` last."""
+    task_id, _, version = ref.partition("@")
     if not is_valid_ref(task_id, version):
-        return 1, board.task, ()
+        return 1, ref, ()
     return 0, task_id, version_key(version)
+
+
+def _board_key(board: Board) -> tuple[int, str, tuple[int, ...]]:
+    return board_order(board.task)
 
 
 def load_boards(root: Path, check: Check = "full") -> list[Board]:

@@ -19,12 +19,15 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.boards.entries import METADATA_FILE, Board, Entry, load_boards
+from benchmark.boards.entries import METADATA_FILE, Board, Entry, board_order, load_board
 from benchmark.common.files import atomic_write_text
 from benchmark.errors import MedFailError
 from benchmark.scoring.compare import Comparison, ReplicateCache, compare_runs
@@ -205,26 +208,48 @@ def _finding(
     )
 
 
-def findings(root: Path, step: Callable[[str], None] | None = None) -> list[Finding]:
-    """Every method entry under ``root`` against its family's ERM entry."""
+def _board_findings(folder: Path) -> list[Finding]:
+    """Every method entry of one board against its family's ERM entry (a board of a task
+    this installation does not know has no headline to read: none)."""
+    board = load_board(folder, check="values")
+    try:
+        spec = resolve(board.task).spec
+    except MedFailError:
+        return []
+    erm = {_family(e): e for e in board.entries if e.metadata.method == "erm"}
+    head = headline(spec)
+    cache: ReplicateCache = {}
     out = []
-    for board in load_boards(root, check="values"):
-        try:
-            spec = resolve(board.task).spec
-        except MedFailError:
-            continue  # a task this installation does not know: no headline to read
-        erm = {_family(e): e for e in board.entries if e.metadata.method == "erm"}
-        head = headline(spec)
-        cache: ReplicateCache = {}
-        for entry in sorted(board.entries, key=lambda e: e.metadata.name):
-            ref = erm.get(_family(entry))
-            if entry.metadata.method == "erm" or ref is None:
-                continue
-            if not set(entry.reports) & set(ref.reports):
-                continue
-            out.append(_finding(board, spec, entry, ref, head, cache))
+    for entry in sorted(board.entries, key=lambda e: e.metadata.name):
+        ref = erm.get(_family(entry))
+        if entry.metadata.method == "erm" or ref is None:
+            continue
+        if not set(entry.reports) & set(ref.reports):
+            continue
+        out.append(_finding(board, spec, entry, ref, head, cache))
+    return out
+
+
+def findings(
+    root: Path, step: Callable[[str], None] | None = None, workers: int = 1
+) -> list[Finding]:
+    """Every method entry under ``root`` against its family's ERM entry, board by board in
+    the boards' order; ``workers`` boards at once in fresh interpreters (each board is
+    independent: the result does not depend on ``workers``). ``step`` hears each board."""
+    root = Path(root)
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    folders.sort(key=lambda p: board_order(p.name))
+    out: list[Finding] = []
+    with ExitStack() as stack:
+        results: Iterable[list[Finding]] = map(_board_findings, folders)
+        if workers > 1 and len(folders) > 1:
+            spawn = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
+            results = pool.map(_board_findings, folders)
+        for folder, found in zip(folders, results, strict=True):
+            out += found
             if step is not None:
-                step(f"{board.task} {entry.metadata.name}")
+                step(f"{folder.name}: {len(found)} comparisons")
     return out
 
 
@@ -337,11 +362,12 @@ def render(found: list[Finding], root: Path, out: Path) -> str:
 
 
 def write_guidelines(
-    root: Path, out: Path, step: Callable[[str], None] | None = None
+    root: Path, out: Path, step: Callable[[str], None] | None = None, workers: int = 1
 ) -> tuple[Path, list[Finding]]:
-    """Write the guidelines of ``root``'s entries to ``out`` (atomically)."""
+    """Write the guidelines of ``root``'s entries to ``out`` (atomically), comparing
+    ``workers`` boards at once."""
     root, out = Path(root), Path(out)
-    found = findings(root, step)
+    found = findings(root, step, workers)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, render(found, root, out))
     return out, found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,8 +130,9 @@ def guidelines_cmd(
     (every method against ERM of its family, paired by seed; docs/guidelines.md)."""
     from benchmark.boards.guidelines import write_guidelines
 
+    workers = len(os.sched_getaffinity(0))  # boards compared at once
     with progress("comparing with ERM", None) as step:
-        path, found = write_guidelines(root, out_file, step=step)
+        path, found = write_guidelines(root, out_file, step=step, workers=workers)
     helped = sum(f.verdict == "helps" for f in found)
     out.print(
         Text(f"{len(found)} comparisons, {helped} where the method beat ERM: {path}"),

@@ -18,7 +18,7 @@ def test_the_committed_guidelines_regenerate_byte_for_byte(tmp_path: Path) -> No
     out = tmp_path / "docs" / "guidelines.md"
     # the same relative layout as the repository, so the links come out the same
     (tmp_path / "submissions").symlink_to(REPO / "submissions")
-    write_guidelines(tmp_path / "submissions", out)
+    write_guidelines(tmp_path / "submissions", out, workers=2)  # boards in parallel
     assert out.read_bytes() == committed.read_bytes(), "run: medfail guidelines"
 
 
