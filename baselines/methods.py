@@ -230,7 +230,8 @@ def _deep(method: str, task: Task, family: str, arch: str, threads: int | None =
         if method == "transfer":
             from baselines.transfer import pretrained_state
 
-            init = pretrained_state(task, arch, seed, on_epoch, threads)
+            size = (X.shape[2], X.shape[3]) if X.ndim == 4 else None
+            init = pretrained_state(task, arch, seed, on_epoch, threads, size)
         module = deep.train_network(
             arch,
             X,

@@ -28,7 +28,7 @@ from baselines.progress import OnEpoch
 from benchmark.errors import MedFailError
 from benchmark.tasks.registry import discover, read_spec
 from benchmark.tasks.sources import medmnist
-from benchmark.tasks.spec import TaskSpec
+from benchmark.tasks.spec import TaskSpec, version_key
 from benchmark.tasks.task import Task
 
 POOL_SIZE = 6000
@@ -65,7 +65,7 @@ def _medmnist_fits(task: TaskSpec, source: TaskSpec) -> bool:
 
 
 def _newest(specs: list[TaskSpec]) -> TaskSpec | None:
-    return max(specs, key=lambda s: tuple(map(int, s.version.split("."))), default=None)
+    return max(specs, key=lambda s: version_key(s.version), default=None)
 
 
 def source_pool(task: Task) -> list[str]:
@@ -129,12 +129,12 @@ def pretrained_state(
     seed: int,
     on_epoch: OnEpoch | None = None,
     threads: int | None = None,
+    size: tuple[int, int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Weights after ERM pretraining of ``arch`` on the source pool of ``task``, with
-    ``threads`` torch threads (None: the family default)."""
-    X, _, _ = task.split("train")
-    size = tuple(np.shape(X)[2:4]) if np.ndim(X) == 4 else None
-    x, y = pooled_inputs(source_pool(task), seed, size)  # type: ignore[arg-type]
+    ``threads`` torch threads (None: the family default); images of the pool are resized
+    to ``size`` (H, W), the task's, where they differ."""
+    x, y = pooled_inputs(source_pool(task), seed, size)
     held = max(1, len(y) // 10)
     config = replace(deep.default_config(arch), max_epochs=PRETRAIN_EPOCHS, num_threads=threads)
     module = deep.train_network(

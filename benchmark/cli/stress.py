@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -10,6 +11,9 @@ from rich.text import Text
 
 from benchmark.cli.common import emit_records, machine_format, out, progress, seed_list
 from benchmark.errors import MedFailError
+
+if TYPE_CHECKING:
+    from benchmark.boards.stress import Stress
 
 #: Seeds when none are given: tables train in seconds, images and series in minutes.
 DEFAULT_SEEDS = {"table": 10, "other": 5}
@@ -68,10 +72,7 @@ def stress_cmd(
         emit_records(records, as_json=fmt == "json")
 
 
-def _records(entry: str, found: object) -> list[dict[str, object]]:
-    from benchmark.boards.stress import Stress
-
-    assert isinstance(found, Stress)
+def _records(entry: str, found: Stress) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = [
         {
             "entry": entry,
@@ -100,13 +101,11 @@ def _records(entry: str, found: object) -> list[dict[str, object]]:
     return rows
 
 
-def _stress_tables(entry: str, found: object) -> list[Table]:
+def _stress_tables(entry: str, found: Stress) -> list[Table]:
     """The spreads (metric x split), then Spearman's rho of ID against OOD per metric."""
-    from benchmark.boards.stress import Stress
     from benchmark.cli.tables import new_table
     from benchmark.common.conventions import short_label
 
-    assert isinstance(found, Stress)
     spread = new_table(
         f"{entry}: {len(found.seeds)} seeds; SD over seeds [95% chi-square CI], range"
     )

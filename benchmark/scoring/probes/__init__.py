@@ -55,10 +55,6 @@ PROBES: Mapping[str, type[Probe]] = _LazyProbes()
 _TORCH_FREE_SETTINGS = {
     "adversarial": ("benchmark.scoring.probes.adversarial_settings", "AdversarialSettings")
 }
-#: The presets a probe may have ("full" is every probe's default settings), and the probes
-#: whose settings differ between them.
-PRESET_NAMES = ("full", "fast")
-PRESET_PROBES = ("adversarial",)
 
 
 def default_config(name: str) -> dict[str, Any]:
@@ -74,6 +70,12 @@ def _presets(name: str) -> dict[str, Any]:
     if name not in _TORCH_FREE_SETTINGS:
         return {}
     return dict(getattr(import_module(_TORCH_FREE_SETTINGS[name][0]), "PRESETS", {}))
+
+
+#: The probes with named presets, and every preset name ("full" is each probe's defaults),
+#: read off their settings modules.
+PRESET_PROBES = tuple(name for name in _TORCH_FREE_SETTINGS if _presets(name))
+PRESET_NAMES = tuple(dict.fromkeys(k for name in PRESET_PROBES for k in _presets(name)))
 
 
 def default_configs(name: str) -> list[dict[str, Any]]:
